@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install demo test lint unit integration infra e2e bench fuzz layer synth clean
+
+help:
+	@echo "make demo   - install, then run one backtest end to end on the embedded local stack"
+	@echo "make test   - install, then lint, type-check and run every test"
+	@echo "make bench  - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
+	@echo "make layer  - build the Lambda layer for the runtime into build/layer"
+	@echo "make synth  - synthesize the CDK stack into cdk.out"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/backtest demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/engine/python functions local infra
+
+test: lint
+	$(PY) -m pytest -n 2 --dist loadgroup tests
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .venv-bench build cdk.out .pytest_cache .mypy_cache .ruff_cache

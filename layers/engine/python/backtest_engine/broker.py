@@ -1,0 +1,317 @@
+"""The broker: fills, costs, positions, cash and trades. Both strategy styles trade through it.
+
+Fill rules (DESIGN.md "Fills and accounting"):
+
+- A market order decided on bar t's close fills at bar t+1's open, moved against the trader by
+  `slippage` (a buy pays ``open × (1 + slippage)``, a sell gets ``open × (1 − slippage)``).
+- `commission` is charged on every fill's notional: ``|units| × fill price × commission``.
+- A target exposure x (−1 ≤ x ≤ 1) becomes ``sign(x) × floor_lot(|x| × equity / (fill price × (1 + commission)))``
+  units, equity being cash + position marked at the fill bar's open. The buy-side and sell-side
+  fill prices give two candidate sizes; the order buys up to the first or sells down to the second,
+  and does nothing when the position already lies between them.
+- `size=` orders: ``0 < size < 1`` is a fraction of equity, ``size ≥ 1`` a number of units; both are
+  rounded down to the lot and capped so the position never exceeds what equity buys (no leverage).
+- Stop-loss and take-profit are prices attached to the open position. On each bar, from the bar its
+  entry filled on: a gap through the stop fills at the open (with slippage), a gap through the target
+  at the open; otherwise a stop touched by the low (long) or high (short) fills at the stop price with
+  slippage, and a target touched by the high (long) or low (short) fills at the target price (a limit
+  order: no slippage). When both could trigger in one bar, the stop counts first.
+- Equity is marked at every bar's close. A position still open after the last bar is closed at the
+  last close (commission charged, no slippage) and its trade is flagged as closed by the end of data.
+- A trade runs from the fill that opens a position to the fill that brings it back to zero; a fill that
+  flips the position is split into a closing part and an opening part (commission split pro rata).
+  A trade's pnl is its net cash flow: every sale's proceeds minus every purchase's cost, commissions
+  included.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from backtest_engine.metrics import TradeRecords
+
+ExitReason = Literal["signal", "stop_loss", "take_profit", "end_of_data"]
+EXIT_REASONS: tuple[ExitReason, ...] = ("signal", "stop_loss", "take_profit", "end_of_data")
+_REASON_CODE = {reason: code for code, reason in enumerate(EXIT_REASONS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    commission: float
+    slippage: float
+    lot_size: float
+
+    def round_to_lot(self, units: float) -> float:
+        """`units` (≥ 0) rounded down to a whole number of lots."""
+        lots = math.floor(units / self.lot_size + 1e-9)
+        return lots * self.lot_size if lots > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order waiting for the next bar's open. kind: "target" (value = exposure), "units"
+    (value = signed units), "fraction" (value = signed fraction of equity) or "stops" (move the
+    position's stop-loss / take-profit; value unused)."""
+
+    kind: Literal["target", "units", "fraction", "stops"]
+    value: float
+    sl: float | None = None
+    tp: float | None = None
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What a finished simulation hands to the metrics: per-bar equity and position, and the trades."""
+
+    equity: np.ndarray
+    position: np.ndarray
+    trades: TradeRecords
+    exit_reasons: np.ndarray  # int8 codes into EXIT_REASONS, one per trade
+    total_commission: float
+    fills: int
+
+
+class Broker:
+    """Cash, position, stops and trade bookkeeping for one backtest over `close.shape[0]` bars."""
+
+    def __init__(self, initial_capital: float, costs: Costs, open_: np.ndarray, close: np.ndarray) -> None:
+        self.initial_capital = float(initial_capital)
+        self.cash = float(initial_capital)
+        self.position = 0.0
+        self.costs = costs
+        self.sl: float | None = None
+        self.tp: float | None = None
+        self.last_target: float | None = 0.0  # the exposure the position was last set to (None: set by units)
+        self.total_commission = 0.0
+        self._open = open_
+        self._close = close
+        self._eps = costs.lot_size * 1e-6
+        # Fills as step changes: after the fill on bar fill_bar[k], the position and cash were ...
+        self._fill_bar: list[int] = []
+        self._fill_pos: list[float] = []
+        self._fill_cash: list[float] = []
+        # The open trade.
+        self._side = 0
+        self._entry_bar = 0
+        self._flow = 0.0
+        self._in_units = self._in_value = self._out_units = self._out_value = 0.0
+        self._max_size = 0.0
+        self._trade_commission = 0.0
+        # Closed trades, column by column.
+        self._trades: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "entry_bar",
+                "exit_bar",
+                "side",
+                "size",
+                "entry_price",
+                "exit_price",
+                "pnl",
+                "return_pct",
+                "commission",
+                "closed_by_end",
+                "reason",
+            )
+        }
+
+    # ---- orders -------------------------------------------------------------------------------
+
+    def equity_at(self, price: float) -> float:
+        return self.cash + self.position * price
+
+    def execute(self, order: Order, bar: int) -> None:
+        """Fill `order` at bar `bar`'s open."""
+        if order.kind == "stops":
+            if self.position != 0.0:
+                self.sl, self.tp = order.sl, order.tp
+            return
+        price = float(self._open[bar])
+        if order.kind == "target":
+            self.to_target(order.value, bar, price)
+        else:
+            self._by_size(order, bar, price)
+        if self.position != 0.0 and (order.sl is not None or order.tp is not None):
+            self.sl, self.tp = order.sl, order.tp
+
+    def to_target(self, exposure: float, bar: int, price: float) -> None:
+        """Trade at `price` (unslipped open) to hold `exposure` × equity."""
+        c, s, pos = self.costs.commission, self.costs.slippage, self.position
+        self.last_target = exposure
+        equity = self.cash + pos * price
+        if equity <= 0.0:
+            exposure = 0.0
+        buy_price, sell_price = price * (1.0 + s), price * (1.0 - s)
+        sign = 1.0 if exposure >= 0 else -1.0
+        want_buy = sign * self.costs.round_to_lot(abs(exposure) * equity / (buy_price * (1.0 + c)))
+        if want_buy > pos + self._eps:
+            self.fill(want_buy - pos, buy_price, bar, "signal")
+            return
+        want_sell = sign * self.costs.round_to_lot(abs(exposure) * equity / (sell_price * (1.0 + c)))
+        if want_sell < pos - self._eps:
+            self.fill(want_sell - pos, sell_price, bar, "signal")
+
+    def _by_size(self, order: Order, bar: int, price: float) -> None:
+        c, s = self.costs.commission, self.costs.slippage
+        fill_price = price * (1.0 + s) if order.value > 0 else price * (1.0 - s)
+        equity = self.cash + self.position * price
+        if order.kind == "fraction":
+            units = self.costs.round_to_lot(abs(order.value) * max(equity, 0.0) / (fill_price * (1.0 + c)))
+        else:
+            units = self.costs.round_to_lot(abs(order.value))
+        # No leverage: the resulting position may not exceed what equity buys.
+        cap = self.costs.round_to_lot(max(equity, 0.0) / (fill_price * (1.0 + c)))
+        new_pos = self.position + math.copysign(units, order.value)
+        new_pos = max(-cap, min(cap, new_pos)) if abs(new_pos) > abs(self.position) else new_pos
+        self.last_target = None
+        if abs(new_pos - self.position) > self._eps:
+            self.fill(new_pos - self.position, fill_price, bar, "signal")
+
+    def check_stops(self, bar: int, open_: float, high: float, low: float) -> None:
+        """Trigger the open position's stop-loss or take-profit on bar `bar` (see module doc)."""
+        pos, sl, tp, s = self.position, self.sl, self.tp, self.costs.slippage
+        if pos > 0:
+            if sl is not None and open_ <= sl:
+                self._exit(open_ * (1.0 - s), bar, "stop_loss")
+            elif tp is not None and open_ >= tp:
+                self._exit(open_, bar, "take_profit")
+            elif sl is not None and low <= sl:
+                self._exit(sl * (1.0 - s), bar, "stop_loss")
+            elif tp is not None and high >= tp:
+                self._exit(tp, bar, "take_profit")
+        elif pos < 0:
+            if sl is not None and open_ >= sl:
+                self._exit(open_ * (1.0 + s), bar, "stop_loss")
+            elif tp is not None and open_ <= tp:
+                self._exit(open_, bar, "take_profit")
+            elif sl is not None and high >= sl:
+                self._exit(sl * (1.0 + s), bar, "stop_loss")
+            elif tp is not None and low <= tp:
+                self._exit(tp, bar, "take_profit")
+
+    def _exit(self, price: float, bar: int, reason: ExitReason) -> None:
+        self.fill(-self.position, price, bar, reason)
+        self.last_target = 0.0
+
+    # ---- fills and trades ---------------------------------------------------------------------
+
+    def fill(self, units: float, price: float, bar: int, reason: ExitReason) -> None:
+        """Trade `units` (signed) at `price` (slippage already applied) on bar `bar`."""
+        pos = self.position
+        if pos != 0.0 and (pos > 0) != (pos + units > 0) and abs(pos + units) > self._eps:
+            self._apply(-pos, price, bar, reason)  # the part that closes the open trade
+            units += pos
+        self._apply(units, price, bar, reason)
+        self._fill_bar.append(bar)
+        self._fill_pos.append(self.position)
+        self._fill_cash.append(self.cash)
+
+    def _apply(self, units: float, price: float, bar: int, reason: ExitReason) -> None:
+        commission = abs(units) * price * self.costs.commission
+        self.cash -= units * price + commission
+        self.total_commission += commission
+        if self.position == 0.0:
+            self._side = 1 if units > 0 else -1
+            self._entry_bar = bar
+            self._flow = 0.0
+            self._in_units = self._in_value = self._out_units = self._out_value = 0.0
+            self._max_size = 0.0
+            self._trade_commission = 0.0
+        if (units > 0) == (self._side > 0):
+            self._in_units += abs(units)
+            self._in_value += abs(units) * price
+        else:
+            self._out_units += abs(units)
+            self._out_value += abs(units) * price
+        self._flow -= units * price + commission
+        self._trade_commission += commission
+        new_pos = self.position + units
+        self.position = 0.0 if abs(new_pos) <= self._eps else new_pos
+        self._max_size = max(self._max_size, abs(self.position))
+        if self.position == 0.0:
+            self._close_trade(bar, reason)
+
+    def _close_trade(self, bar: int, reason: ExitReason) -> None:
+        entry_price = self._in_value / self._in_units
+        exit_price = self._out_value / self._out_units if self._out_units else entry_price
+        invested = self._max_size * entry_price
+        t = self._trades
+        t["entry_bar"].append(self._entry_bar)
+        t["exit_bar"].append(bar)
+        t["side"].append(self._side)
+        t["size"].append(self._max_size)
+        t["entry_price"].append(entry_price)
+        t["exit_price"].append(exit_price)
+        t["pnl"].append(self._flow)
+        t["return_pct"].append(100.0 * self._flow / invested if invested > 0 else 0.0)
+        t["commission"].append(self._trade_commission)
+        t["closed_by_end"].append(reason == "end_of_data")
+        t["reason"].append(_REASON_CODE[reason])
+        self.sl = self.tp = None
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    def finish(self) -> Ledger:
+        """Close what is open at the last close and return per-bar equity/position and the trades."""
+        n = self._close.shape[0]
+        if self.position != 0.0 and n:
+            self.fill(-self.position, float(self._close[n - 1]), n - 1, "end_of_data")
+        fill_bar = np.asarray(self._fill_bar, dtype=np.int64)
+        last_fill = np.searchsorted(fill_bar, np.arange(n), side="right") - 1
+        has_fill = last_fill >= 0
+        pos_steps = np.asarray(self._fill_pos, dtype=np.float64)
+        cash_steps = np.asarray(self._fill_cash, dtype=np.float64)
+        position = np.where(has_fill, pos_steps[last_fill] if len(pos_steps) else 0.0, 0.0)
+        cash = np.where(has_fill, cash_steps[last_fill] if len(cash_steps) else 0.0, self.initial_capital)
+        equity = cash + position * self._close
+        t = self._trades
+        trades = TradeRecords(
+            entry_bar=np.asarray(t["entry_bar"], dtype=np.int64),
+            exit_bar=np.asarray(t["exit_bar"], dtype=np.int64),
+            side=np.asarray(t["side"], dtype=np.int8),
+            size=np.asarray(t["size"], dtype=np.float64),
+            entry_price=np.asarray(t["entry_price"], dtype=np.float64),
+            exit_price=np.asarray(t["exit_price"], dtype=np.float64),
+            pnl=np.asarray(t["pnl"], dtype=np.float64),
+            return_pct=np.asarray(t["return_pct"], dtype=np.float64),
+            commission=np.asarray(t["commission"], dtype=np.float64),
+            closed_by_end=np.asarray(t["closed_by_end"], dtype=bool),
+        )
+        return Ledger(
+            equity=equity,
+            position=position,
+            trades=trades,
+            exit_reasons=np.asarray(t["reason"], dtype=np.int8),
+            total_commission=self.total_commission,
+            fills=len(self._fill_bar),
+        )
+
+
+def simulate_targets(
+    targets: np.ndarray, open_: np.ndarray, close: np.ndarray, initial_capital: float, costs: Costs
+) -> Ledger:
+    """The vectorized style: `targets[t]` (exposure decided on bar t's close, NaN = keep) fills at t+1.
+
+    Python work is per order, not per bar: only the bars where the held target changes trade.
+    """
+    n = targets.shape[0]
+    held = targets.copy()
+    if n and np.isnan(held[0]):
+        held[0] = 0.0
+    nan = np.isnan(held)
+    if nan.any():  # forward-fill NaN with the previous target
+        idx = np.where(nan, 0, np.arange(n))
+        np.maximum.accumulate(idx, out=idx)
+        held = held[idx]
+    previous = np.concatenate(([0.0], held[:-1]))
+    decisions = np.flatnonzero(held != previous)
+    decisions = decisions[decisions < n - 1]
+    broker = Broker(initial_capital, costs, open_, close)
+    opens = open_
+    for t in decisions.tolist():
+        broker.to_target(float(held[t]), t + 1, float(opens[t + 1]))
+    return broker.finish()

@@ -1,0 +1,196 @@
+"""Pydantic models of a backtest request and its full result: the contract shared by the CLI, the API
+and the stored result. Field names keep the seed API's (`total_return_percent`, `trade_summary`, ...).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from backtest_engine.catalog import HISTORY_END, HISTORY_START, MAX_BARS, SYMBOLS, TIMEFRAMES, estimate_bars
+
+MAX_CODE_BYTES = 64 * 1024
+MAX_PARAMETERS = 64
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+ParamValue = bool | int | float | str
+
+
+class BacktestRequest(BaseModel):
+    """What to backtest. Defaults give a sensible run: AAPL, 1h bars over 2024, $10,000, 0.1% commission.
+
+    Validation context (``model_validate(data, context=...)``): ``max_bars`` (int or None to lift the
+    cap, default `MAX_BARS`) and ``custom_data`` (True when the caller brings its own OHLCV, which
+    lifts the symbol and date-range checks).
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    strategy_code: Annotated[
+        str,
+        Field(description="Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar)."),
+    ]
+    symbol: Annotated[str, Field(description="One of the symbols listed by /market-data/symbols.")] = "AAPL"
+    timeframe: Annotated[Timeframe, Field(description="Bar size.")] = "1h"
+    start_date: Annotated[date, Field(description="First day of the backtest (inclusive), YYYY-MM-DD.")] = date(2024, 1, 1)
+    end_date: Annotated[date, Field(description="Last day of the backtest (inclusive), YYYY-MM-DD.")] = date(2024, 12, 31)
+    initial_capital: Annotated[float, Field(gt=0, le=1e12, description="Starting cash.")] = 10_000.0
+    commission: Annotated[float, Field(ge=0, le=0.1, description="Fraction of each fill's notional, e.g. 0.001 = 0.1%.")] = 0.001
+    slippage: Annotated[float, Field(ge=0, le=0.1, description="Fraction the fill price moves against the trader.")] = 0.0005
+    parameters: Annotated[
+        dict[str, ParamValue],
+        Field(description="Strategy parameters (name → number, string or bool), read as params / ctx.params."),
+    ] = Field(default_factory=dict)
+    name: Annotated[str | None, Field(max_length=200, description="A label for the run.")] = None
+
+    @field_validator("strategy_code")
+    @classmethod
+    def _code_size(cls, v: str) -> str:
+        size = len(v.encode("utf-8"))
+        if size > MAX_CODE_BYTES:
+            raise ValueError(f"strategy_code is {size} bytes; the limit is {MAX_CODE_BYTES} bytes (64 KiB)")
+        if not v.strip():
+            raise ValueError("strategy_code is empty; define generate_signals(data, params) or initialize/on_bar")
+        return v
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_known(cls, v: str, info: ValidationInfo) -> str:
+        v = v.strip().upper()
+        if (info.context or {}).get("custom_data"):
+            return v or "CUSTOM"
+        if v not in SYMBOLS:
+            raise ValueError(f"unknown symbol {v!r}; available: {', '.join(SYMBOLS)}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, v: str | None) -> str | None:
+        if v is not None and any(unicodedata.category(ch) in ("Cc", "Cs") for ch in v):
+            raise ValueError("name must not contain control characters")
+        return v
+
+    @field_validator("initial_capital", "commission", "slippage")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        return v
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, v: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        if len(v) > MAX_PARAMETERS:
+            raise ValueError(f"at most {MAX_PARAMETERS} parameters; got {len(v)}")
+        for key, value in v.items():
+            if not _PARAM_NAME.match(key):
+                raise ValueError(f"parameter name {key!r} must be an identifier of at most 64 characters")
+            if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+                raise ValueError(f"parameter {key!r} must be a finite number")
+            if isinstance(value, str) and len(value) > 1000:
+                raise ValueError(f"parameter {key!r} is longer than 1000 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _dates_and_size(self, info: ValidationInfo) -> BacktestRequest:
+        ctx = info.context or {}
+        if self.end_date < self.start_date:
+            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+        if ctx.get("custom_data"):
+            return self
+        if self.start_date < HISTORY_START or self.end_date > HISTORY_END:
+            raise ValueError(
+                f"dates must lie within the available history {HISTORY_START} .. {HISTORY_END}; "
+                f"got {self.start_date} .. {self.end_date}"
+            )
+        max_bars = ctx.get("max_bars", MAX_BARS)
+        if max_bars is not None:
+            bars = estimate_bars(self.symbol, self.timeframe, self.start_date, self.end_date)
+            if bars > max_bars:
+                raise ValueError(
+                    f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} is about {bars:,} bars; "
+                    f"the limit is {max_bars:,}: shorten the range or use a longer timeframe"
+                )
+        return self
+
+
+MetricValue = float | int | None
+
+
+class TradeSummary(BaseModel):
+    total_trades: int
+    winning_trades: int
+    losing_trades: int
+    breakeven_trades: int = 0
+    long_trades: int = 0
+    short_trades: int = 0
+    gross_profit: float = 0.0
+    gross_loss: float = 0.0
+    total_commission: float = 0.0
+    closed_by_end_of_data: int = 0
+
+
+class DateRange(BaseModel):
+    start: str
+    end: str
+
+
+class PriceRange(BaseModel):
+    min: float
+    max: float
+
+
+class MarketDataStats(BaseModel):
+    data_points: int
+    date_range: DateRange | None
+    price_range: PriceRange | None
+    symbol: str | None = None
+    timeframe: str | None = None
+    source: str | None = None
+
+
+class Trade(BaseModel):
+    entry_time: str
+    exit_time: str
+    entry_bar: int
+    exit_bar: int
+    side: Literal["long", "short"]
+    size: float = Field(description="Largest absolute position held during the trade, in units.")
+    entry_price: float = Field(description="Average fill price of the units bought (long) or sold (short).")
+    exit_price: float = Field(description="Average fill price of the units that closed the trade.")
+    pnl: float = Field(description="Profit or loss in money, net of every commission of the trade.")
+    return_pct: float = Field(description="pnl as a percent of the money put into the trade (size × entry price).")
+    commission: float
+    exit_reason: Literal["signal", "stop_loss", "take_profit", "end_of_data"]
+    bars_held: int
+
+
+class EquityCurve(BaseModel):
+    """Columnar: one entry per bar in each list."""
+
+    time: list[str]
+    equity: list[float]
+    drawdown_pct: list[float]
+
+
+class BacktestResult(BaseModel):
+    request: dict[str, Any]
+    style: Literal["vectorized", "event"]
+    performance_metrics: dict[str, MetricValue]
+    metric_notes: dict[str, str] = Field(
+        default_factory=dict, description="Why a metric is null (no trades, zero volatility, ...)."
+    )
+    periods_per_year: int
+    trade_summary: TradeSummary
+    market_data_stats: MarketDataStats
+    trades: list[Trade]
+    equity_curve: EquityCurve
+    logs: list[str]
+    engine_version: str
+    data_fingerprint: str
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per stage.")

@@ -1,0 +1,435 @@
+"""The strategy runtime: what a strategy sees and how each style is driven through the broker.
+
+Runs inside the sandbox's child process (see `engine.run_backtest`). Two styles (DESIGN.md):
+
+- vectorized: ``generate_signals(data, params)`` returns a target exposure per bar;
+- event-driven: ``initialize(ctx)`` once, then ``on_bar(ctx, bar)`` per bar, seeing only the past and
+  the current bar: every series (`ctx.data.close`, each `ctx.indicator(...)`) is a `SeriesView` whose
+  ``[-1]`` is the current bar and which refuses any later index.
+
+Both styles place orders that fill at the next bar's open through the same `Broker`, so the same
+logic gives the same trades and equity in either style.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest_engine.bars import Bars
+from backtest_engine.broker import Broker, Costs, Ledger, Order, simulate_targets
+from backtest_engine.errors import EngineError, InvalidSignals, LookAheadError
+from backtest_engine.sandbox import CompiledStrategy, StrategyLog, register_plain_type, translate_exception
+
+ProgressFn = Callable[[float], None]
+PROGRESS_EVERY = 1 << 16  # bars between two progress reports
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """What the child process sends back: the broker's ledger and what the strategy logged."""
+
+    ledger: Ledger
+    logs: list[str]
+    style: str
+
+
+class _Clock:
+    __slots__ = ("i",)
+
+    def __init__(self) -> None:
+        self.i = -1
+
+
+class SeriesView:
+    """A series revealed bar by bar: ``[-1]`` is the current bar, ``[-2]`` the one before; a
+    non-negative index counts from the first bar; slices cover only the bars seen so far.
+    ``.values`` (and ``np.asarray(view)``) is the read-only array of the bars seen so far."""
+
+    __slots__ = ("_a", "_c", "_name")
+
+    def __init__(self, array: np.ndarray, clock: _Clock, name: str = "series") -> None:
+        self._a = array
+        self._c = clock
+        self._name = name
+
+    def __getitem__(self, key: Any) -> Any:
+        i = self._c.i
+        if type(key) is int:
+            if key < 0:
+                j = i + 1 + key
+                if j < 0:
+                    raise IndexError(f"{self._name}[{key}]: only {i + 1} bar(s) seen so far")
+                return self._a[j]
+            if key > i:
+                raise IndexError(f"{self._name}[{key}] is in the future: the current bar is {i}")
+            return self._a[key]
+        if isinstance(key, slice):
+            return self._a[: i + 1][key]
+        raise TypeError(f"{self._name} index must be an int or a slice, not {type(key).__name__}")
+
+    def __len__(self) -> int:
+        return self._c.i + 1
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._a[: self._c.i + 1]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        v = self._a[: self._c.i + 1]
+        return v if dtype is None else v.astype(dtype)
+
+    def __iter__(self) -> Any:
+        return iter(self._a[: self._c.i + 1])
+
+    def __repr__(self) -> str:
+        return f"<{self._name}: {len(self)} bar(s) seen>"
+
+
+class DataView:
+    """``ctx.data``: the bars so far, one `SeriesView` per column."""
+
+    __slots__ = ("_c", "_times", "close", "high", "low", "open", "volume")
+
+    def __init__(self, bars: Bars, clock: _Clock) -> None:
+        self._c = clock
+        self._times = bars.times
+        self.open = SeriesView(bars.open, clock, "data.open")
+        self.high = SeriesView(bars.high, clock, "data.high")
+        self.low = SeriesView(bars.low, clock, "data.low")
+        self.close = SeriesView(bars.close, clock, "data.close")
+        self.volume = SeriesView(bars.volume, clock, "data.volume")
+
+    @property
+    def time(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(self._times[: self._c.i + 1]).tz_localize("UTC")
+
+    def __len__(self) -> int:
+        return self._c.i + 1
+
+
+class Bar:
+    """``bar`` in ``on_bar(ctx, bar)``: the current bar's time, open, high, low, close and volume."""
+
+    __slots__ = ("_bars", "_c")
+
+    def __init__(self, bars: Bars, clock: _Clock) -> None:
+        self._bars = bars
+        self._c = clock
+
+    @property
+    def time(self) -> pd.Timestamp:
+        return pd.Timestamp(self._bars.times[self._c.i]).tz_localize("UTC")
+
+    @property
+    def open(self) -> float:
+        return self._bars.open[self._c.i]  # type: ignore[no-any-return]
+
+    @property
+    def high(self) -> float:
+        return self._bars.high[self._c.i]  # type: ignore[no-any-return]
+
+    @property
+    def low(self) -> float:
+        return self._bars.low[self._c.i]  # type: ignore[no-any-return]
+
+    @property
+    def close(self) -> float:
+        return self._bars.close[self._c.i]  # type: ignore[no-any-return]
+
+    @property
+    def volume(self) -> float:
+        return self._bars.volume[self._c.i]  # type: ignore[no-any-return]
+
+    @property
+    def index(self) -> int:
+        return self._c.i
+
+
+def _check_price(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive price, got {value}")
+    return value
+
+
+class Context:
+    """``ctx``: orders, account state, parameters, indicators, a state dict and a log.
+
+    Orders placed on a bar fill at the next bar's open. ``buy()`` / ``sell()`` without ``size`` go
+    all-in long / short (target exposure +1 / −1); ``size`` in (0, 1) is a fraction of equity, ``size``
+    ≥ 1 a number of units. ``target(x)`` holds x × equity (−1 ≤ x ≤ 1) and does nothing when x is the
+    target already held or pending. ``sl`` / ``tp`` are stop-loss / take-profit prices for the
+    resulting position; ``set_stops(sl, tp)`` moves them for the position held (from the next bar).
+    Any other attribute may be set freely (``ctx.fast = ctx.indicator(...)``).
+    """
+
+    def __init__(
+        self, bars: Bars, clock: _Clock, broker: Broker, params: dict[str, Any], log: StrategyLog
+    ) -> None:
+        object.__setattr__(self, "_bars", bars)
+        object.__setattr__(self, "_clock", clock)
+        object.__setattr__(self, "_broker", broker)
+        object.__setattr__(self, "_log", log)
+        object.__setattr__(self, "_pending", [])
+        object.__setattr__(self, "_data", DataView(bars, clock))
+        self.params = dict(params)
+        self.state: dict[str, Any] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _CONTEXT_READ_ONLY:
+            raise AttributeError(f"ctx.{name} is read-only")
+        object.__setattr__(self, name, value)
+
+    # ---- account -------------------------------------------------------------------------------
+    @property
+    def i(self) -> int:
+        """Index of the current bar (0-based)."""
+        return self._clock.i  # type: ignore[no-any-return]
+
+    @property
+    def data(self) -> DataView:
+        return self._data  # type: ignore[no-any-return]
+
+    @property
+    def position(self) -> float:
+        """Units held: positive long, negative short, 0 flat."""
+        return self._broker.position  # type: ignore[no-any-return]
+
+    @property
+    def cash(self) -> float:
+        return self._broker.cash  # type: ignore[no-any-return]
+
+    @property
+    def equity(self) -> float:
+        """Cash plus the position marked at the current bar's close."""
+        i = max(self._clock.i, 0)
+        return self._broker.cash + self._broker.position * float(self._bars.close[i])  # type: ignore[no-any-return]
+
+    # ---- orders --------------------------------------------------------------------------------
+    def buy(self, size: float | None = None, sl: float | None = None, tp: float | None = None) -> None:
+        self._order(1.0, size, sl, tp)
+
+    def sell(self, size: float | None = None, sl: float | None = None, tp: float | None = None) -> None:
+        self._order(-1.0, size, sl, tp)
+
+    def close(self) -> None:
+        """Close the position at the next bar's open."""
+        self.target(0.0)
+
+    def target(self, exposure: float, sl: float | None = None, tp: float | None = None) -> None:
+        exposure = float(exposure)
+        if not -1.0 <= exposure <= 1.0:
+            raise ValueError(f"target exposure must lie in [-1, 1], got {exposure}")
+        pending: list[Order] = self._pending
+        current = next((o.value for o in reversed(pending) if o.kind == "target"), None)
+        if current is None and not any(o.kind in ("units", "fraction") for o in pending):
+            current = self._broker.last_target
+        if current == exposure:
+            return
+        pending.append(Order("target", exposure, _check_price("sl", sl), _check_price("tp", tp)))
+
+    def set_stops(self, sl: float | None = None, tp: float | None = None) -> None:
+        """Move the stop-loss / take-profit of the position held; they apply from the next bar."""
+        self._pending.append(Order("stops", 0.0, _check_price("sl", sl), _check_price("tp", tp)))
+
+    def _order(self, direction: float, size: float | None, sl: float | None, tp: float | None) -> None:
+        if size is None:
+            self.target(direction, sl, tp)
+            return
+        size = float(size)
+        if not math.isfinite(size) or size <= 0:
+            raise ValueError(f"size must be a positive number (a fraction < 1 of equity, or units ≥ 1), got {size}")
+        kind = "fraction" if size < 1.0 else "units"
+        self._pending.append(Order(kind, direction * size, _check_price("sl", sl), _check_price("tp", tp)))
+
+    # ---- tools ---------------------------------------------------------------------------------
+    def log(self, *args: Any) -> None:
+        self._log.write(" ".join(str(a) for a in args))
+
+    def indicator(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Compute ``fn`` once over the whole history and reveal it bar by bar.
+
+        Series arguments (``ctx.data.close``, another indicator) are passed whole. The result (an array,
+        or a tuple of arrays such as ``talib.BBANDS``'s) must have one value per bar. A function that
+        is not TA-Lib's is checked for look-ahead: its values over the first half of the bars must not
+        change when the second half is left out.
+        """
+        full = [a._a if isinstance(a, SeriesView) else a for a in args]
+        out = fn(*full, **kwargs)
+        n = len(self._bars)
+        if not str(getattr(fn, "__module__", "") or "").startswith("talib"):
+            self._check_causal(fn, args, kwargs, out, n)
+        if isinstance(out, tuple):
+            return tuple(self._reveal(o, n, f"{_name(fn)}[{k}]") for k, o in enumerate(out))
+        return self._reveal(out, n, _name(fn))
+
+    def _reveal(self, values: Any, n: int, name: str) -> SeriesView:
+        arr = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values, dtype=np.float64)
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise InvalidSignals(f"ctx.indicator({name}) returned shape {arr.shape}; expected one value per bar ({n})")
+        arr.setflags(write=False)
+        return SeriesView(arr, self._clock, name)
+
+    def _check_causal(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, n: int) -> None:
+        m = n // 2
+        if m < 2:
+            return
+        part = [a._a[:m] if isinstance(a, SeriesView) else a for a in args]
+        head = fn(*part, **kwargs)
+        outs = out if isinstance(out, tuple) else (out,)
+        heads = head if isinstance(head, tuple) else (head,)
+        for full_values, head_values in zip(outs, heads, strict=False):
+            a = np.asarray(full_values, dtype=np.float64)[:m]
+            b = np.asarray(head_values, dtype=np.float64)[:m]
+            if a.shape == b.shape and not np.array_equal(a, b, equal_nan=True):
+                k = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
+                raise LookAheadError(
+                    f"ctx.indicator({_name(fn)}) reads future bars: its value at bar {k} changes when the bars "
+                    f"after bar {m - 1} are left out"
+                )
+
+
+_CONTEXT_READ_ONLY = frozenset({"i", "data", "position", "cash", "equity"})
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__name__", type(fn).__name__))
+
+
+for _cls in (SeriesView, DataView, Bar, Context):
+    register_plain_type(_cls)
+
+
+# ---- the two styles ------------------------------------------------------------------------------
+
+
+def execute(
+    strategy: CompiledStrategy,
+    bars: Bars,
+    params: dict[str, Any],
+    initial_capital: float,
+    costs: Costs,
+    log: StrategyLog,
+    *,
+    check_lookahead: bool = True,
+    progress: ProgressFn | None = None,
+) -> ExecutionRecord:
+    """Run `strategy` over `bars`. User faults are raised as typed `EngineError`s."""
+    try:
+        namespace = strategy.load(log)
+        if strategy.style == "vectorized":
+            ledger = _run_vectorized(namespace, bars, params, initial_capital, costs, check_lookahead)
+        else:
+            ledger = _run_event(namespace, bars, params, initial_capital, costs, log, progress)
+    except EngineError:
+        raise
+    except BaseException as exc:
+        if not _from_strategy(exc) and not isinstance(exc, MemoryError | RecursionError):
+            raise  # an engine fault, not the strategy's: let it surface as one
+        raise translate_exception(exc) from None
+    return ExecutionRecord(ledger=ledger, logs=list(log.lines), style=strategy.style)
+
+
+def _from_strategy(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<strategy>":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _run_event(
+    namespace: dict[str, Any],
+    bars: Bars,
+    params: dict[str, Any],
+    initial_capital: float,
+    costs: Costs,
+    log: StrategyLog,
+    progress: ProgressFn | None,
+) -> Ledger:
+    clock = _Clock()
+    broker = Broker(initial_capital, costs, bars.open, bars.close)
+    ctx = Context(bars, clock, broker, params, log)
+    bar = Bar(bars, clock)
+    initialize = namespace.get("initialize")
+    on_bar = namespace["on_bar"]
+    if initialize is not None:
+        initialize(ctx)
+    pending: list[Order] = ctx._pending
+    opens, highs, lows = bars.open, bars.high, bars.low
+    n = len(bars)
+    for i in range(n):
+        clock.i = i
+        if pending:
+            for order in pending:
+                broker.execute(order, i)
+            pending.clear()
+        if broker.sl is not None or broker.tp is not None:
+            broker.check_stops(i, opens[i], highs[i], lows[i])
+        on_bar(ctx, bar)
+        if progress is not None and i % PROGRESS_EVERY == 0:
+            progress(i / n)
+    return broker.finish()
+
+
+def _run_vectorized(
+    namespace: dict[str, Any],
+    bars: Bars,
+    params: dict[str, Any],
+    initial_capital: float,
+    costs: Costs,
+    check_lookahead: bool,
+) -> Ledger:
+    generate = namespace["generate_signals"]
+    n = len(bars)
+    signals = coerce_signals(generate(bars.to_frame(), dict(params)), n)
+    m = n // 2
+    if check_lookahead and m >= 2:
+        head = coerce_signals(generate(bars.slice(0, m).to_frame(), dict(params)), m)
+        same = (signals[:m] == head) | (np.isnan(signals[:m]) & np.isnan(head))
+        if not same.all():
+            k = int(np.flatnonzero(~same)[0])
+            raise LookAheadError(
+                f"generate_signals reads future bars: its signal for bar {k} ({_iso(bars.times[k])}) changes "
+                f"when the bars after bar {m - 1} are left out (signals must depend only on past and current bars, "
+                "and must be deterministic)"
+            )
+    return simulate_targets(signals, bars.open, bars.close, initial_capital, costs)
+
+
+def coerce_signals(out: Any, n: int) -> np.ndarray:
+    """The strategy's signals as float64 exposures in [-1, 1] (NaN allowed), or `InvalidSignals`."""
+    if isinstance(out, pd.DataFrame):
+        raise InvalidSignals("generate_signals returned a DataFrame; return one value per bar (a Series or array)")
+    if isinstance(out, pd.Series):
+        out = out.to_numpy()
+    try:
+        arr = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidSignals(
+            f"generate_signals must return numbers (an array or Series of exposures), got {type(out).__name__}: {exc}"
+        ) from None
+    if arr.ndim != 1:
+        raise InvalidSignals(f"generate_signals returned shape {arr.shape}; expected a 1-D series of {n} values")
+    if arr.shape[0] != n:
+        raise InvalidSignals(f"generate_signals returned {arr.shape[0]} values for {n} bars; return one per bar")
+    bad = np.isinf(arr) | (np.abs(np.nan_to_num(arr)) > 1.0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InvalidSignals(
+            f"signal {arr[k]!r} at bar {k} is out of range: exposures lie in [-1, 1] (1 long, 0 flat, -1 short; NaN keeps the previous)"
+        )
+    return arr
+
+
+def _iso(t: np.datetime64) -> str:
+    return str(np.datetime_as_string(t, unit="s")) + "Z"

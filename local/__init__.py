@@ -1,0 +1,1 @@
+"""Local tooling: the `backtest` CLI (run, local, demo, replay) and the embedded local stack."""

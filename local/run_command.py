@@ -1,0 +1,142 @@
+"""`backtest run STRATEGY.py`: backtest one strategy in this process and print the result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from backtest_engine.errors import EngineError, StrategyFault
+
+EXIT_BAD_INPUT = 2
+EXIT_STRATEGY_FAULT = 3
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("strategy", type=Path, help="Python file defining generate_signals or initialize/on_bar")
+    p.add_argument("--symbol", default="AAPL", help="symbol (default AAPL); with --data, a label")
+    p.add_argument("--timeframe", default="1h", choices=["1m", "5m", "15m", "1h", "4h", "1d"])
+    p.add_argument("--start", default="2024-01-01", help="first day, YYYY-MM-DD (default 2024-01-01)")
+    p.add_argument("--end", default="2024-12-31", help="last day, YYYY-MM-DD (default 2024-12-31)")
+    p.add_argument("--cash", type=float, default=10_000.0, help="initial capital (default 10000)")
+    p.add_argument("--commission", type=float, default=0.001, help="fraction per fill (default 0.001)")
+    p.add_argument("--slippage", type=float, default=0.0005, help="fraction against the trader (default 0.0005)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
+    p.add_argument("--name", help="a label for the run")
+    p.add_argument("--data", type=Path, help="CSV with time,open,high,low,close,volume instead of synthetic data")
+    p.add_argument("--lot-size", type=float, default=1.0, help="lot size of --data (default 1)")
+    p.add_argument("--periods-per-year", type=int, help="with --data: 252 or 365 (default: inferred)")
+    p.add_argument("--max-bars", type=int, default=None, help="refuse requests over this many bars (default: no cap)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--full", action="store_true", help="print every metric, not only the headline ones")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ValueError(f"--param {text!r}: expected NAME=VALUE")
+    key, raw = text.split("=", 1)
+    value: Any = raw
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    else:
+        for cast in (int, float):
+            try:
+                value = cast(raw)
+                break
+            except ValueError:
+                continue
+    return key.strip(), value
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (drawn from the sandbox child, which shares stderr)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __call__(self, fraction: float) -> None:
+        filled = int(fraction * 30)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\r" + " " * (len(self.label) + 42) + "\r")
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from backtest_engine.catalog import estimate_bars
+    from backtest_engine.csv_data import read_csv_bars
+    from backtest_engine.engine import run_backtest
+    from backtest_engine.metric_definitions import metric_definitions
+    from backtest_engine.models import BacktestRequest
+    from local.report import render_metrics, render_summary
+
+    try:
+        code = args.strategy.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        params = dict(parse_param(p) for p in args.param)
+        custom = args.data is not None
+        request = BacktestRequest.model_validate(
+            {
+                "strategy_code": code,
+                "symbol": args.symbol if not custom or args.symbol != "AAPL" else "CUSTOM",
+                "timeframe": args.timeframe,
+                "start_date": args.start,
+                "end_date": args.end,
+                "initial_capital": args.cash,
+                "commission": args.commission,
+                "slippage": args.slippage,
+                "parameters": params,
+                "name": args.name or args.strategy.stem,
+            },
+            context={"max_bars": args.max_bars, "custom_data": custom},
+        )
+        bars = None
+        if custom:
+            bars = read_csv_bars(
+                args.data, symbol=request.symbol, lot_size=args.lot_size, periods_per_year=args.periods_per_year
+            )
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "request"
+            print(f"error: {where}: {err['msg']}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, EngineError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    n = len(bars) if bars is not None else estimate_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
+    progress = None
+    if not args.no_progress and not args.json and sys.stderr.isatty() and n > 200_000:
+        progress = ProgressBar(f"{request.symbol} {request.timeframe}")
+    try:
+        result = run_backtest(request, bars=bars, progress=progress)
+    except StrategyFault as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        print(f"strategy failed{where}: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_STRATEGY_FAULT
+    except EngineError as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        print(f"error{where}: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        if progress is not None:
+            progress.done()
+
+    if args.json:
+        sys.stdout.write(result.model_dump_json())
+        sys.stdout.write("\n")
+        return 0
+    data = json.loads(result.model_dump_json(exclude={"equity_curve", "trades"}))
+    names = {d["key"]: d["name"] for d in metric_definitions()}
+    print(render_summary(data) if not args.full else render_metrics(data, full=True, names=names))
+    return 0
