@@ -17,7 +17,7 @@ from backtest_engine.bars import Bars
 from backtest_engine.broker import EXIT_REASONS, Costs
 from backtest_engine.errors import UserInputError
 from backtest_engine.market_data import load_bars
-from backtest_engine.metrics import MetricInputs, compute_metrics
+from backtest_engine.metrics import MetricInputs, compute_metrics, drawdown_percent
 from backtest_engine.models import BacktestRequest, BacktestResult, EquityCurve, TradeSummary
 from backtest_engine.runtime import ExecutionRecord, ProgressFn, execute
 from backtest_engine.sandbox import SandboxLimits, StrategyLog, compile_strategy, run_isolated
@@ -92,7 +92,7 @@ def run_backtest(
         trade_summary=trade_summary(record),
         market_data_stats=bars.stats(),  # type: ignore[arg-type]
         trades=trade_list(record, bars),  # type: ignore[arg-type]
-        equity_curve=equity_curve(ledger.equity, bars.times),
+        equity_curve=equity_curve(ledger.equity, bars.times, capital),
         logs=record.logs,
         engine_version=__version__,
         data_fingerprint=bars.fingerprint(),
@@ -167,10 +167,9 @@ def trade_list(record: ExecutionRecord, bars: Bars) -> list[dict[str, Any]]:
     ]
 
 
-def equity_curve(equity: np.ndarray, times: np.ndarray) -> EquityCurve:
-    peak = np.maximum.accumulate(equity)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = np.where(peak > 0, (equity / peak - 1.0) * 100.0, 0.0)
+def equity_curve(equity: np.ndarray, times: np.ndarray, initial_capital: float) -> EquityCurve:
+    """Columnar equity and drawdown per bar (the same drawdown the metrics measure)."""
+    drawdown = drawdown_percent(equity, initial_capital)
     return EquityCurve.model_construct(
         time=_iso(times), equity=equity.tolist(), drawdown_pct=drawdown.tolist()
     )

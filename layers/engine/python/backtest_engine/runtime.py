@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -171,9 +171,14 @@ class Context:
     Any other attribute may be set freely (``ctx.fast = ctx.indicator(...)``).
     """
 
-    def __init__(
-        self, bars: Bars, clock: _Clock, broker: Broker, params: dict[str, Any], log: StrategyLog
-    ) -> None:
+    _bars: Bars
+    _clock: _Clock
+    _broker: Broker
+    _log: StrategyLog
+    _pending: list[Order]
+    _data: DataView
+
+    def __init__(self, bars: Bars, clock: _Clock, broker: Broker, params: dict[str, Any], log: StrategyLog) -> None:
         object.__setattr__(self, "_bars", bars)
         object.__setattr__(self, "_clock", clock)
         object.__setattr__(self, "_broker", broker)
@@ -247,7 +252,7 @@ class Context:
         size = float(size)
         if not math.isfinite(size) or size <= 0:
             raise ValueError(f"size must be a positive number (a fraction < 1 of equity, or units ≥ 1), got {size}")
-        kind = "fraction" if size < 1.0 else "units"
+        kind: Literal["fraction", "units"] = "fraction" if size < 1.0 else "units"
         self._pending.append(Order(kind, direction * size, _check_price("sl", sl), _check_price("tp", tp)))
 
     # ---- tools ---------------------------------------------------------------------------------
@@ -278,23 +283,21 @@ class Context:
         arr.setflags(write=False)
         return SeriesView(arr, self._clock, name)
 
-    def _check_causal(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, n: int) -> None:
-        m = n // 2
-        if m < 2:
-            return
-        part = [a._a[:m] if isinstance(a, SeriesView) else a for a in args]
-        head = fn(*part, **kwargs)
-        outs = out if isinstance(out, tuple) else (out,)
-        heads = head if isinstance(head, tuple) else (head,)
-        for full_values, head_values in zip(outs, heads, strict=False):
-            a = np.asarray(full_values, dtype=np.float64)[:m]
-            b = np.asarray(head_values, dtype=np.float64)[:m]
-            if a.shape == b.shape and not np.array_equal(a, b, equal_nan=True):
-                k = int(np.flatnonzero(~((a == b) | (np.isnan(a) & np.isnan(b))))[0])
-                raise LookAheadError(
-                    f"ctx.indicator({_name(fn)}) reads future bars: its value at bar {k} changes when the bars "
-                    f"after bar {m - 1} are left out"
-                )
+    def _check_causal(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, n: int
+    ) -> None:
+        outs = [np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, tuple) else (out,))]
+
+        def rerun(cut: int, stop: int, factor: float) -> list[np.ndarray]:
+            part = [_perturbed(a._a, cut, stop, factor) if isinstance(a, SeriesView) else a for a in args]
+            res = fn(*part, **kwargs)
+            return [np.asarray(r, dtype=np.float64) for r in (res if isinstance(res, tuple) else (res,))]
+
+        k = _first_future_dependence(outs, n, rerun)
+        if k is not None:
+            raise LookAheadError(
+                f"ctx.indicator({_name(fn)}) reads future bars: its value at bar {k} changes when later bars change"
+            )
 
 
 _CONTEXT_READ_ONLY = frozenset({"i", "data", "position", "cash", "equity"})
@@ -392,18 +395,72 @@ def _run_vectorized(
     generate = namespace["generate_signals"]
     n = len(bars)
     signals = coerce_signals(generate(bars.to_frame(), dict(params)), n)
-    m = n // 2
-    if check_lookahead and m >= 2:
-        head = coerce_signals(generate(bars.slice(0, m).to_frame(), dict(params)), m)
-        same = (signals[:m] == head) | (np.isnan(signals[:m]) & np.isnan(head))
-        if not same.all():
-            k = int(np.flatnonzero(~same)[0])
+    if check_lookahead:
+
+        def rerun(cut: int, stop: int, factor: float) -> list[np.ndarray]:
+            variant = _perturbed_bars(bars, cut, stop, factor)
+            return [coerce_signals(generate(variant.to_frame(), dict(params)), stop)]
+
+        k = _first_future_dependence([signals], n, rerun)
+        if k is not None:
             raise LookAheadError(
-                f"generate_signals reads future bars: its signal for bar {k} ({_iso(bars.times[k])}) changes "
-                f"when the bars after bar {m - 1} are left out (signals must depend only on past and current bars, "
-                "and must be deterministic)"
+                f"generate_signals reads future bars: its signal for bar {k} ({_iso(bars.times[k])}) changes when "
+                "later bars change (signals must depend only on past and current bars, and must be deterministic)"
             )
     return simulate_targets(signals, bars.open, bars.close, initial_capital, costs)
+
+
+# ---- look-ahead detection ---------------------------------------------------------------------
+# A causal series' value at bar t depends only on bars ≤ t. To test it, the computation is run again on
+# the bars up to `stop` with every bar from `cut` on scaled by 10 and by 0.1: the values before `cut`
+# must not move. A peek at any later bar (a shift, a centred window, a full-sample statistic) moves them.
+LOOKAHEAD_FACTORS = (10.0, 0.1)
+LOOKAHEAD_TAIL = 512  # bars after the cut kept in the re-runs (they cost about a quarter of a run each)
+
+
+def _perturbed(values: np.ndarray, cut: int, stop: int, factor: float) -> np.ndarray:
+    out = np.array(values[:stop], dtype=np.float64)
+    out[cut:] *= factor
+    return out
+
+
+def _perturbed_bars(bars: Bars, cut: int, stop: int, factor: float) -> Bars:
+    p = bars.slice(0, stop)
+
+    def f(values: np.ndarray) -> np.ndarray:
+        return _perturbed(values, cut, stop, factor)
+
+    return Bars(
+        p.symbol,
+        p.timeframe,
+        p.times,
+        f(p.open),
+        f(p.high),
+        f(p.low),
+        f(p.close),
+        f(p.volume),
+        p.lot_size,
+        p.periods_per_year,
+    )
+
+
+def _first_future_dependence(
+    base: list[np.ndarray], n: int, rerun: Callable[[int, int, float], list[np.ndarray]]
+) -> int | None:
+    """The first bar whose value changed when only later bars changed, or None."""
+    cut = n // 4
+    if cut < 2:
+        return None
+    stop = min(n, cut + LOOKAHEAD_TAIL)
+    for factor in LOOKAHEAD_FACTORS:
+        for full, again in zip(base, rerun(cut, stop, factor), strict=False):
+            a, b = full[:cut], again[:cut]
+            if a.shape != b.shape:
+                continue
+            same = (a == b) | (np.isnan(a) & np.isnan(b))
+            if not same.all():
+                return int(np.flatnonzero(~same)[0])
+    return None
 
 
 def coerce_signals(out: Any, n: int) -> np.ndarray:

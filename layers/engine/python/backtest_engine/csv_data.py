@@ -1,0 +1,294 @@
+"""A user's own OHLCV bars from a CSV file, validated with errors that name the line and the column.
+
+The file has a header line and one bar per line. Columns (names case-insensitive, in any order, extra
+columns ignored):
+
+- ``time`` (or ``timestamp``, ``datetime``, ``date``; or separate ``date`` and ``time`` columns, the
+  latter holding HH:MM[:SS]): an ISO 8601 time (``2023-01-03T14:30:00Z``, ``2023-01-03 09:30-05:00``,
+  ``2023-01-03``) or epoch seconds / milliseconds (also micro- and nanoseconds, told apart by size).
+  Times with an offset are converted to UTC; times without one are taken as UTC. A bar's time is
+  its open time.
+- ``open``, ``high``, ``low``, ``close``: positive prices with low <= min(open, close) and
+  max(open, close) <= high.
+- ``volume``: required (use a column of zeros when you have none), >= 0.
+
+Rows may come in any order (they are sorted by time); two rows with the same time are an error. Blank
+lines are skipped. At least two bars are needed. Every problem raises `DataError` whose message names
+the 1-based line of the file (the header is line 1; a quoted value spanning lines shifts the count) and
+the column, and whose ``line`` attribute holds that line.
+
+Unless given, the calendar is inferred (any bar on a Saturday or Sunday, UTC: 365 periods per year;
+otherwise 252) and so is the timeframe (the median spacing of consecutive bars, or their most common
+spacing when overnight gaps pull the median off, named like the catalog's "1m" ... "1d", or "custom").
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest_engine.bars import Bars
+from backtest_engine.catalog import TIMEFRAMES
+from backtest_engine.errors import DataError, UserInputError
+
+__all__ = ["read_csv_bars"]
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
+TIME_ALIASES = ("time", "timestamp", "datetime", "date")
+_MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "nat", "-"})
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_CLOCK = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_DAY_NS = 86_400 * 1_000_000_000
+_MINUTE_NS = 60 * 1_000_000_000
+# Epoch numbers below these magnitudes are seconds, milliseconds, microseconds; above: nanoseconds.
+_EPOCH_UNITS = ((1e11, 1_000_000_000), (1e14, 1_000_000), (1e17, 1_000), (math.inf, 1))
+_MIN_NS = np.datetime64("1900-01-01", "ns").astype(np.int64)
+_MAX_NS = np.datetime64("2200-01-01", "ns").astype(np.int64)
+
+
+def read_csv_bars(
+    source: str | os.PathLike[str] | io.TextIOBase,
+    *,
+    symbol: str = "CUSTOM",
+    lot_size: float = 1.0,
+    periods_per_year: int | None = None,
+    timeframe: str | None = None,
+) -> Bars:
+    """Bars from a CSV: a path, an open text stream, or the CSV text itself (a str holding a newline)."""
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise UserInputError("symbol must be a non-empty string")
+    if not isinstance(lot_size, int | float) or not math.isfinite(lot_size) or lot_size <= 0:
+        raise UserInputError(f"lot_size must be a positive number, got {lot_size!r}")
+    if periods_per_year is not None and (
+        isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) or periods_per_year <= 0
+    ):
+        raise UserInputError(f"periods_per_year must be a positive integer, got {periods_per_year!r}")
+    if timeframe is not None and (not isinstance(timeframe, str) or not timeframe.strip()):
+        raise UserInputError("timeframe must be a non-empty string")
+
+    frame = _read(source)
+    columns = _columns(frame)
+    lines = np.arange(len(frame), dtype=np.int64) + 2  # the header is line 1
+    text = {
+        name: frame[col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        for name, col in columns.items()
+    }
+
+    blank = np.ones(len(frame), dtype=bool)
+    for col in frame.columns:
+        blank &= frame[col].fillna("").astype(str).str.strip().to_numpy(dtype=object) == ""
+    if blank.any():
+        keep = ~blank
+        lines = lines[keep]
+        text = {name: values[keep] for name, values in text.items()}
+    if len(lines) < 2:
+        raise DataError(f"the CSV needs at least two bars; it has {len(lines)}")
+
+    if "clock" in text:  # separate date and time-of-day columns
+        _check_present(text["time"], lines, columns["time"])
+        _check_present(text["clock"], lines, columns["clock"])
+        text["time"] = np.array(
+            [f"{d} {t}" for d, t in zip(text["time"], text["clock"], strict=True)], dtype=object
+        )
+    times = _parse_times(text["time"], lines, columns["time"])
+    values = {name: _parse_numbers(text[name], lines, columns[name]) for name in VALUE_COLUMNS}
+    _check_bars(values, lines, columns)
+
+    order = np.argsort(times, kind="stable")
+    times, lines = times[order], lines[order]
+    same = np.flatnonzero(times[1:] == times[:-1])
+    if len(same):
+        i = same[0]
+        first, second = sorted((int(lines[i]), int(lines[i + 1])))
+        raise DataError(f"duplicate time {_iso(times[i])} on lines {first} and {second}", line=second)
+
+    if periods_per_year is None:
+        weekday = (times // _DAY_NS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        periods_per_year = 365 if bool(np.any(weekday >= 5)) else 252
+    if timeframe is None:
+        timeframe = _infer_timeframe(np.diff(times))
+    arrays = {name: np.ascontiguousarray(values[name][order], dtype=np.float64) for name in VALUE_COLUMNS}
+    return Bars(
+        symbol=symbol.strip(),
+        timeframe=timeframe,
+        times=times.view("datetime64[ns]"),
+        open=arrays["open"],
+        high=arrays["high"],
+        low=arrays["low"],
+        close=arrays["close"],
+        volume=arrays["volume"],
+        lot_size=float(lot_size),
+        periods_per_year=periods_per_year,
+        source="csv",
+    )
+
+
+def _read(source: Any) -> pd.DataFrame:
+    options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
+    try:
+        if isinstance(source, io.TextIOBase) or hasattr(source, "read"):
+            return pd.read_csv(source, **options)
+        if isinstance(source, str) and "\n" in source:
+            return pd.read_csv(io.StringIO(source), **options)
+        if isinstance(source, str | os.PathLike):
+            return pd.read_csv(os.fspath(source), encoding="utf-8-sig", **options)
+    except FileNotFoundError:
+        raise DataError(f"cannot read {os.fspath(source)!r}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"cannot read {os.fspath(source)!r}: it is a directory") from None
+    except pd.errors.EmptyDataError:
+        raise DataError("the CSV is empty: it needs a header line and at least two bars") from None
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
+        raise DataError(f"the CSV cannot be parsed: {str(exc).strip()}", line=line) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"the CSV is not UTF-8 text: {exc.reason}") from None
+    raise UserInputError(f"source must be a path, a text stream or CSV text, got {type(source).__name__}")
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, str]:
+    """Map the standard names (time, open, ..., volume; clock for a separate time-of-day) to headers."""
+    by_name: dict[str, str] = {}
+    for header in frame.columns:
+        name = str(header).strip().lstrip("\ufeff").lower()
+        if name in by_name:
+            raise DataError(f"column {name!r} appears twice in the header (line 1)", line=1)
+        by_name[name] = str(header)
+    out: dict[str, str] = {}
+    aliases = [a for a in TIME_ALIASES if a in by_name]
+    if not aliases:
+        raise DataError(
+            "no time column: the header (line 1) needs one of time, timestamp, datetime or date; "
+            f"found: {', '.join(map(str, frame.columns))}",
+            line=1,
+        )
+    out["time"] = by_name[aliases[0]]
+    if aliases[0] == "time" and "date" in by_name:
+        clock = frame[by_name["time"]].fillna("").astype(str).str.strip()
+        clock = clock[clock != ""]
+        if len(clock) and clock.str.match(_CLOCK).all():
+            out["time"], out["clock"] = by_name["date"], by_name["time"]
+    missing = [c for c in VALUE_COLUMNS if c not in by_name]
+    if missing:
+        raise DataError(
+            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} in the header (line 1); "
+            f"expected time, open, high, low, close, volume (volume is required: use 0 when unknown); "
+            f"found: {', '.join(map(str, frame.columns))}",
+            line=1,
+        )
+    out.update({c: by_name[c] for c in VALUE_COLUMNS})
+    return out
+
+
+def _check_present(text: np.ndarray, lines: np.ndarray, column: str) -> None:
+    missing = np.flatnonzero([str(v).lower() in _MISSING for v in text])
+    if len(missing):
+        _fail(missing, lines, column, "missing value (empty or NaN)")
+
+
+def _parse_numbers(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray:
+    _check_present(text, lines, column)
+    values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(values))
+    if len(bad):
+        _fail(bad, lines, column, f"{text[bad[0]]!r} is not a number")
+    infinite = np.flatnonzero(~np.isfinite(values))
+    if len(infinite):
+        _fail(infinite, lines, column, f"{text[infinite[0]]!r} is not a finite number")
+    return values
+
+
+def _parse_times(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray:
+    """int64 UTC nanoseconds of each time (ISO 8601 or epoch numbers)."""
+    _check_present(text, lines, column)
+    hint = "an ISO 8601 time (like 2023-01-03T14:30:00Z) or epoch seconds/milliseconds"
+    numeric = np.array([bool(_NUMBER.match(v)) for v in text], dtype=bool)
+    if numeric.all():
+        numbers = pd.to_numeric(pd.Series(text, dtype=object))
+        magnitude = float(np.abs(numbers.to_numpy(dtype=np.float64)).max())
+        factor = next(f for limit, f in _EPOCH_UNITS if magnitude < limit)
+        if pd.api.types.is_integer_dtype(numbers.dtype):
+            ns = numbers.to_numpy(dtype=np.int64) * factor
+        elif factor >= 1000:  # fractional epoch numbers, kept to the microsecond
+            ns = np.rint(numbers.to_numpy(dtype=np.float64) * (factor // 1000)).astype(np.int64) * 1000
+        else:
+            ns = np.rint(numbers.to_numpy(dtype=np.float64) * factor).astype(np.int64)
+        implausible = np.flatnonzero((ns < _MIN_NS) | (ns >= _MAX_NS))
+    else:
+        try:
+            parsed = pd.to_datetime(
+                pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce"
+            )
+        except (OverflowError, pd.errors.OutOfBoundsDatetime, ValueError):
+            parsed = _parse_one_by_one(text)
+        nat = np.flatnonzero(parsed.isna().to_numpy())
+        if len(nat):
+            _fail(nat, lines, column, f"{text[nat[0]]!r} is not {hint}")
+        low, high = pd.Timestamp(_MIN_NS, tz="UTC"), pd.Timestamp(_MAX_NS, tz="UTC")
+        implausible = np.flatnonzero(((parsed < low) | (parsed >= high)).to_numpy())
+        if not len(implausible):
+            ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    if len(implausible):
+        _fail(
+            implausible, lines, column, f"{text[implausible[0]]!r} is outside the supported years 1900-2199"
+        )
+    return ns
+
+
+def _parse_one_by_one(text: np.ndarray) -> pd.Series:
+    """ISO times parsed one at a time, out-of-range ones as NaT (the slow path for a bad file)."""
+    out: list[pd.Timestamp | None] = []
+    for value in text:
+        try:
+            out.append(pd.Timestamp(pd.to_datetime(value, utc=True, format="ISO8601")))
+        except (OverflowError, pd.errors.OutOfBoundsDatetime, ValueError):
+            out.append(None)
+    return pd.Series(out, dtype="datetime64[us, UTC]")
+
+
+def _check_bars(values: dict[str, np.ndarray], lines: np.ndarray, columns: dict[str, str]) -> None:
+    for name in PRICE_COLUMNS:
+        bad = np.flatnonzero(values[name] <= 0)
+        if len(bad):
+            _fail(bad, lines, columns[name], f"price must be positive, got {values[name][bad[0]]:g}")
+    o, h, low, c = (values[name] for name in PRICE_COLUMNS)
+    top, bottom = np.maximum(o, c), np.minimum(o, c)
+    bad = np.flatnonzero(h < top)
+    if len(bad):
+        i = bad[0]
+        _fail(bad, lines, columns["high"], f"high {h[i]:g} is below max(open, close) = {top[i]:g}")
+    bad = np.flatnonzero(low > bottom)
+    if len(bad):
+        i = bad[0]
+        _fail(bad, lines, columns["low"], f"low {low[i]:g} is above min(open, close) = {bottom[i]:g}")
+    bad = np.flatnonzero(values["volume"] < 0)
+    if len(bad):
+        _fail(bad, lines, columns["volume"], f"volume must be >= 0, got {values['volume'][bad[0]]:g}")
+
+
+def _fail(bad: np.ndarray, lines: np.ndarray, column: str, problem: str) -> None:
+    line = int(lines[bad[0]])
+    more = f" ({len(bad)} rows have this problem)" if len(bad) > 1 else ""
+    raise DataError(f"line {line}, column {column!r}: {problem}{more}", line=line)
+
+
+def _iso(ns: np.int64) -> str:
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC").isoformat()
+
+
+def _infer_timeframe(spacing: np.ndarray) -> str:
+    names = {minutes * _MINUTE_NS: name for name, minutes in TIMEFRAMES.items()}
+    median = int(np.sort(spacing)[(len(spacing) - 1) // 2])
+    if median in names:
+        return names[median]
+    steps, counts = np.unique(spacing, return_counts=True)
+    mode = int(steps[np.argmax(counts)])
+    return names.get(mode, "custom")
