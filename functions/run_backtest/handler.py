@@ -1,0 +1,30 @@
+"""The jobs queue's consumer: runs each queued backtest; reports failed records for SQS to retry."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from backtest_service import runner
+from backtest_service.observability import logger, metrics, tracer
+from backtest_service.settings import get_settings
+
+settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
+# Report every failed record, even when all fail (the default raises, failing the invocation).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord) -> None:
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    runner.handle_message(record.body, receive_count=receive_count)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,187 @@
+"""The API functions' resolver: powertools `APIGatewayRestResolver` with validation on, and one error
+shape for every failure: `{"success": false, "error": {"type", "message", "field"?, "line"?}}`.
+
+| raised                                   | status | error.type                      |
+|------------------------------------------|--------|---------------------------------|
+| body is not JSON                         | 400    | InvalidJSON                     |
+| pydantic validation (body, query, path)  | 422    | ValidationError (names field)   |
+| unsupported Content-Type                 | 415    | UnsupportedContentType          |
+| `backtest_engine` UserInputError         | 400    | its code (StrategyCompileError…) |
+| `errors.ServiceError` subclasses         | their `status` (401, 404, 400, 413, 422, 503) |
+| Idempotency-Key reused with another body | 422    | IdempotencyKeyReused            |
+| same Idempotency-Key still in progress   | 409    | IdempotencyKeyInProgress        |
+| AWS throttled or unavailable             | 503    | ServiceUnavailable              |
+| unknown route                            | 404    | RouteNotFound                   |
+| anything else (a bug)                    | 500    | InternalError (with request id) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError as PtValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+
+from backtest_engine.errors import EngineError
+from backtest_service.api_models import ErrorResponse, error_body
+from backtest_service.errors import ServiceError, invalid_from_errors
+from backtest_service.identity import Caller, caller_from_event
+from backtest_service.observability import logger
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CORS = CORSConfig(
+    allow_origin="*", allow_headers=["Authorization", "Content-Type", IDEMPOTENCY_HEADER], max_age=600
+)
+
+# OpenAPI `responses=` entries for the error statuses a route may answer.
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token",
+    401: "No authenticated caller",
+    404: "Unknown execution id (or one owned by another caller)",
+    409: "The same Idempotency-Key is still being processed",
+    413: "strategy_code is larger than 64 KiB",
+    415: "Content-Type is not application/json",
+    422: "A field is invalid (names the field)",
+    503: "A dependency (queue, table) is unavailable: retry",
+}
+
+
+def responses(status: int, description: str, *errors: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI `responses=` of a route: its success (model from the return type) and its error statuses.
+
+    422 is always listed: powertools documents one for every route, in a shape this API does not use.
+    """
+    out: dict[int, OpenAPIResponse] = {status: {"description": description}}
+    for code in sorted({*errors, 422}):
+        out[code] = {
+            "description": _ERROR_DESCRIPTIONS[code],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorResponse}},
+        }
+    return out
+
+
+def json_error(
+    status: int, type_: str, message: str, *, headers: dict[str, str] | None = None, **detail: Any
+) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(type_, message, **detail),
+        headers=headers,
+    )
+
+
+def validation_error(errors: Sequence[dict[str, Any]]) -> Response:
+    """422 naming the first field at fault; the message lists every problem."""
+    if not errors:
+        return json_error(422, "ValidationError", "the request is invalid")
+    first = errors[0]
+    loc = list(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error", "")
+        return json_error(
+            400,
+            "InvalidJSON",
+            f"the request body is not valid JSON ({reason} at character {loc[-1] if len(loc) > 1 else 0}); "
+            'send a JSON object such as {"strategy_code": "...", "symbol": "AAPL"}',
+        )
+    if first.get("type") == "missing" and loc == ["body"]:
+        return json_error(
+            422,
+            "ValidationError",
+            "the request body is missing; send a JSON object with strategy_code",
+            field="body",
+        )
+    invalid = invalid_from_errors(errors)
+    return json_error(invalid.status, invalid.code, invalid.message, field=invalid.field)
+
+
+def create_resolver() -> APIGatewayRestResolver:
+    """A REST API (v1 proxy) resolver with request validation and the service's error answers."""
+    app = APIGatewayRestResolver(enable_validation=True, cors=CORS)
+
+    @app.exception_handler(PtValidationError)
+    def _invalid(exc: PtValidationError) -> Response:
+        return validation_error(list(exc.errors()))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _content_type(exc: RequestUnsupportedContentType) -> Response:
+        return json_error(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedContentType",
+            "send the body as JSON with Content-Type: application/json",
+        )
+
+    @app.exception_handler(ServiceError)
+    def _service_error(exc: ServiceError) -> Response:
+        if exc.status >= 500:
+            logger.warning("dependency unavailable", extra={"error_type": exc.code, "reason": exc.message})
+        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        return json_error(exc.status, exc.code, exc.message, field=exc.field, headers=headers)
+
+    @app.exception_handler(EngineError)
+    def _engine_error(exc: EngineError) -> Response:
+        return json_error(400, exc.code, exc.message, line=exc.line)
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idempotency_reused(exc: IdempotencyValidationError) -> Response:
+        return json_error(
+            422,
+            "IdempotencyKeyReused",
+            f"this {IDEMPOTENCY_HEADER} was already used with a different request body; "
+            "use a new key for a different backtest",
+            field=IDEMPOTENCY_HEADER,
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idempotency_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
+        return json_error(
+            409,
+            "IdempotencyKeyInProgress",
+            f"a request with this {IDEMPOTENCY_HEADER} is still being processed; retry in a few seconds",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler([ClientError, BotoCoreError])
+    def _aws_unavailable(exc: Exception) -> Response:
+        logger.exception("AWS call failed")
+        return json_error(
+            503,
+            "ServiceUnavailable",
+            "the service could not reach its storage (throttled or unavailable); retry in a few seconds",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.not_found
+    def _no_route(exc: NotFoundError) -> Response:
+        event = app.current_event
+        return json_error(
+            404, "RouteNotFound", f"no route {event.http_method} {event.path}; see /api/backtest/openapi.json"
+        )
+
+    @app.exception_handler(Exception)
+    def _bug(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        request_id = app.current_event.request_context.request_id
+        return json_error(
+            500,
+            "InternalError",
+            f"the service failed unexpectedly; report request id {request_id} if it persists",
+        )
+
+    return app
+
+
+def current_caller(app: APIGatewayRestResolver) -> Caller:
+    """The authenticated caller of the request being handled (401 when there is none)."""
+    return caller_from_event(app.current_event.raw_event)

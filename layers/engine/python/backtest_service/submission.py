@@ -1,0 +1,187 @@
+"""Submit a backtest: validate → compile-check → store the QUEUED job → queue its id → 202.
+
+Order and failure semantics:
+
+1. The body is validated with the deployment's limits: code over 64 KiB → 413, dates reversed or
+   outside the history, more bars than `MAX_BARS` → 422 naming the field.
+2. The strategy is compiled under the sandbox policy (no run): a syntax or policy error → 400 with
+   its line. Nothing is stored for a request that fails here.
+3. The job is written QUEUED with a conditional put (a fresh uuid4 never collides; the condition
+   makes that a guarantee).
+4. Its id is sent to the jobs queue. If SQS refuses, the job is marked FAILED (`QueueUnavailable`)
+   so no QUEUED job is left without a message, and the caller gets 503 with a retry message. (If
+   that write fails as well, the job stays QUEUED until its TTL; the error is logged.)
+
+With an `Idempotency-Key` header, steps 3–4 run through powertools idempotency keyed on the caller
+and the key: a retry returns the first answer and creates no second job; a failed attempt (503) is
+not remembered, so retrying with the same key tries again. The same key with a different body → 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ValidationError
+
+from backtest_engine.models import MAX_CODE_BYTES, BacktestRequest
+from backtest_engine.sandbox import compile_strategy
+from backtest_service import clients
+from backtest_service.api_models import SubmitResponse
+from backtest_service.errors import CodeTooLarge, QueueUnavailable, invalid_from_errors
+from backtest_service.job_queue import JobQueue, default_job_queue
+from backtest_service.job_store import JobStore, default_job_store
+from backtest_service.jobs import QUEUE_UNAVAILABLE, JobRecord, Status, iso, utc_now
+from backtest_service.observability import MetricUnit, count_failure, logger, metrics
+from backtest_service.settings import Settings, get_settings
+from backtest_service.topology import API_PREFIX
+
+# An Idempotency-Key is remembered this long; the caller's retry window.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IDEMPOTENCY_CONFIG = IdempotencyConfig(
+    event_key_jmespath="[owner, key]",
+    payload_validation_jmespath="request",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, eq=False)
+class SubmitDeps:
+    """What submitting talks to; tests inject failing ones."""
+
+    settings: Settings
+    jobs: JobStore
+    queue: JobQueue
+    idempotency: BasePersistenceLayer
+    clock: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = _new_id
+    _idempotent: dict[str, Callable[..., Any]] = field(default_factory=dict, repr=False)
+
+
+@cache
+def default_deps() -> SubmitDeps:
+    settings = get_settings()
+    return SubmitDeps(
+        settings=settings,
+        jobs=default_job_store(),
+        queue=default_job_queue(),
+        idempotency=DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=clients.dynamodb()
+        ),
+    )
+
+
+def register_lambda_context(context: Any) -> None:
+    """Lets idempotency expire an in-progress record when the invocation times out."""
+    IDEMPOTENCY_CONFIG.register_lambda_context(context)
+
+
+def validate_request(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> BacktestRequest:
+    """The request with every check of `BacktestRequest` under this deployment's bar cap."""
+    data = body.model_dump() if isinstance(body, BaseModel) else dict(body)
+    code = data.get("strategy_code")
+    if isinstance(code, str) and (size := len(code.encode("utf-8"))) > MAX_CODE_BYTES:
+        raise CodeTooLarge(
+            f"strategy_code is {size:,} bytes; the limit is {MAX_CODE_BYTES:,} bytes (64 KiB): "
+            "remove unused code or move data into parameters",
+            field="strategy_code",
+        )
+    try:
+        return BacktestRequest.model_validate(data, context={"max_bars": max_bars})
+    except ValidationError as exc:
+        raise invalid_from_errors(exc.errors()) from None
+
+
+def submit_backtest(
+    body: BaseModel | Mapping[str, Any],
+    *,
+    owner: str,
+    idempotency_key: str | None = None,
+    deps: SubmitDeps | None = None,
+) -> SubmitResponse:
+    """Validate, compile-check, store and queue one backtest for `owner`; the 202 answer."""
+    deps = deps or default_deps()
+    request = validate_request(body, max_bars=deps.settings.max_bars)
+    compile_strategy(request.strategy_code)  # StrategyCompileError(line=...) → 400
+    if idempotency_key is None:
+        return create_job(request, owner, deps)
+    first_answer = _idempotent_create(deps)(
+        idempotency={"owner": owner, "key": idempotency_key, "request": request.model_dump(mode="json")},
+        request=request,
+    )
+    return SubmitResponse.model_validate(first_answer)
+
+
+def _idempotent_create(deps: SubmitDeps) -> Callable[..., Any]:
+    """`create_job` behind powertools idempotency, built once per `deps` (it needs their store)."""
+    if "create" not in deps._idempotent:
+
+        @idempotent_function(
+            data_keyword_argument="idempotency",
+            persistence_store=deps.idempotency,
+            config=IDEMPOTENCY_CONFIG,
+            key_prefix="submit",
+        )
+        def create(*, idempotency: dict[str, Any], request: BacktestRequest) -> dict[str, Any]:
+            return create_job(request, idempotency["owner"], deps).model_dump(mode="json")
+
+        deps._idempotent["create"] = create
+    return deps._idempotent["create"]
+
+
+def create_job(request: BacktestRequest, owner: str, deps: SubmitDeps) -> SubmitResponse:
+    """Store the QUEUED job and queue it (steps 3–4 above)."""
+    now = deps.clock()
+    execution_id = deps.new_id()
+    logger.append_keys(execution_id=execution_id)
+    record = JobRecord(
+        execution_id=execution_id,
+        owner=owner,
+        status=Status.QUEUED,
+        created_at=iso(now),
+        updated_at=iso(now),
+        name=request.name,
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        start_date=request.start_date.isoformat(),
+        end_date=request.end_date.isoformat(),
+        request=request.model_dump(mode="json"),
+        expires_at=int((now + timedelta(days=deps.settings.job_ttl_days)).timestamp()),
+    )
+    deps.jobs.put_queued(record)
+    try:
+        deps.queue.send(execution_id)
+    except (ClientError, BotoCoreError) as exc:
+        logger.exception("the jobs queue refused the message; marking the job FAILED")
+        error = {
+            "type": QUEUE_UNAVAILABLE,
+            "message": "the job queue did not accept this backtest, so it never ran; submit it again",
+        }
+        try:
+            deps.jobs.mark_failed(execution_id, error)
+        except (ClientError, BotoCoreError):
+            logger.exception("could not mark the job FAILED; it stays QUEUED until its TTL")
+        count_failure(QUEUE_UNAVAILABLE)
+        raise QueueUnavailable(
+            "the job queue is unavailable, so the backtest was not started (nothing will run); "
+            "retry the request in a few seconds"
+        ) from exc
+    metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
+    logger.info("backtest queued", extra={"symbol": request.symbol, "timeframe": request.timeframe})
+    return SubmitResponse(execution_id=execution_id, status_url=f"{API_PREFIX}/status/{execution_id}")
