@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -40,6 +40,24 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# A longer fuzzing run of the HTTP API (make test runs 30 examples per operation).
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider -s tests/hardening/test_api_fuzz.py
+
+# The Lambda layer for the runtime (manylinux wheels + byte-code): build/layer/python. See docs/DEPLOY.md.
+layer: $(STAMP)
+	$(PY) -m infra.build_layer
+
+# Synthesize without the Node CLI: `make synth CDK_CONTEXT="-c stage=prod -c allowedOrigins=https://app.example.com"`.
+CDK_CONTEXT ?=
+synth: $(STAMP)
+	$(PY) infra/app.py --outdir cdk.out $(CDK_CONTEXT)
+
+.PHONY: cdk-lint
+cdk-lint: synth
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 
 clean:
 	rm -rf $(VENV) .venv-bench build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The CDK app of the backtest service (`python infra/app.py`) and the Lambda layer build."""

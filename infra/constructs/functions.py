@@ -1,0 +1,220 @@
+"""The engine layer and the four functions, each with its own role holding only what it calls."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from aws_cdk import Annotations, CfnElement, Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from backtest_service.topology import (
+    JOB_TTL_DAYS,
+    JOBS_QUEUE,
+    JOBS_TABLE,
+    METRICS_NAMESPACE,
+    RESULTS_PREFIX,
+    RESULTS_URL_TTL_SECONDS,
+    RUN_BACKTEST,
+    SERVICE_NAME,
+    STATUS,
+    SUBMIT,
+    SYMBOLS,
+    Env,
+    FunctionSpec,
+)
+from infra.config import FUNCTIONS_DIR, ConfigError, StageConfig
+from infra.constructs.queues import JobQueues
+from infra.constructs.storage import Storage
+from infra.nag import acknowledge, wildcard_resource
+from infra.runtime import ARCHITECTURE, PYTHON_VERSION
+
+RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
+ARCH = lambda_.Architecture.X86_64 if ARCHITECTURE == "x86_64" else lambda_.Architecture.ARM_64
+HANDLER_MODULE = "handler"
+# The entry point: `handler` (the contract's "handler.handler"), else powertools' usual `lambda_handler`;
+# the same rule as local/stack.py, so the deployed and the local stack call the same function.
+HANDLER_NAMES = ("handler", "lambda_handler")
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
+XRAY_REASON = (
+    "Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level "
+    "permissions: X-Ray only accepts Resource '*' for them."
+)
+
+
+def handler_entry(folder: Path) -> str:
+    """`handler.<name>` for the first of HANDLER_NAMES that handler.py defines at top level."""
+    source = folder / f"{HANDLER_MODULE}.py"
+    if not source.is_file():
+        raise ConfigError(f"{source} is missing: every function folder needs a {HANDLER_MODULE}.py")
+    defined: set[str] = set()
+    for node in ast.parse(source.read_text(encoding="utf-8"), filename=str(source)).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign):
+            defined.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    for name in HANDLER_NAMES:
+        if name in defined:
+            return f"{HANDLER_MODULE}.{name}"
+    raise ConfigError(f"{source} defines none of {', '.join(HANDLER_NAMES)}(event, context)")
+
+
+class Functions(Construct):
+    """submit, status, symbols (behind the API) and run_backtest (fed by the jobs queue)."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, storage: Storage, queues: JobQueues
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._config = config
+        self.layer = self._layer()
+
+        # Every function reads the resource names (Settings requires them at cold start, so a
+        # misconfigured function fails loudly); what it may DO with them is its role's business.
+        self._common_env = {
+            Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+            Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": config.log_level,
+            Env.JOBS_TABLE: storage.jobs_table.table_name,
+            Env.IDEMPOTENCY_TABLE: storage.idempotency_table.table_name,
+            Env.JOBS_QUEUE_URL: queues.jobs.queue_url,
+            Env.RESULTS_BUCKET: storage.results_bucket.bucket_name,
+        }
+        jobs_arn = storage.jobs_table.table_arn
+        results_objects = Storage.results_objects_arn(storage.results_bucket)
+
+        self.submit = self._function(SUBMIT, {Env.JOB_TTL_DAYS: str(JOB_TTL_DAYS)})
+        self._allow(self.submit, ["dynamodb:PutItem", "dynamodb:UpdateItem"], [jobs_arn])
+        # Powertools idempotency: read, claim, complete and (on failure) release a record.
+        self._allow(
+            self.submit,
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [storage.idempotency_table.table_arn],
+        )
+        self._allow(self.submit, ["sqs:SendMessage"], [queues.jobs.queue_arn])
+
+        self.status = self._function(STATUS, {Env.RESULTS_URL_TTL_SECONDS: str(RESULTS_URL_TTL_SECONDS)})
+        self._allow(self.status, ["dynamodb:GetItem"], [jobs_arn])
+        self._allow(self.status, ["dynamodb:Query"], [f"{jobs_arn}/index/{JOBS_TABLE.gsi_name}"])
+        # Presigned result links are signed with this role: it must be able to read what it links to.
+        self._allow(self.status, ["s3:GetObject"], [results_objects])
+        self._acknowledge_results_prefix(self.status, storage.results_bucket, "reads")
+
+        self.symbols = self._function(SYMBOLS, {})  # reference data from the engine catalog: no AWS calls
+
+        self.runner = self._function(
+            RUN_BACKTEST,
+            {Env.JOB_TTL_DAYS: str(JOB_TTL_DAYS), Env.MAX_RECEIVE_COUNT: str(JOBS_QUEUE.max_receive_count)},
+            reserved_concurrency=config.runner_reserved_concurrency,
+        )
+        self._allow(self.runner, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], [jobs_arn])
+        self._allow(self.runner, ["s3:PutObject"], [results_objects])
+        self._acknowledge_results_prefix(self.runner, storage.results_bucket, "writes")
+        # The event source grants the queue's consume actions (receive, delete, change visibility).
+        self.runner.add_event_source(
+            event_sources.SqsEventSource(
+                queues.jobs,
+                batch_size=JOBS_QUEUE.batch_size,
+                max_batching_window=(
+                    Duration.seconds(JOBS_QUEUE.max_batching_window_seconds)
+                    if JOBS_QUEUE.max_batching_window_seconds
+                    else None
+                ),
+                max_concurrency=JOBS_QUEUE.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+
+    @property
+    def all(self) -> tuple[lambda_.Function, ...]:
+        return (self.submit, self.status, self.symbols, self.runner)
+
+    def _layer(self) -> lambda_.LayerVersion:
+        source = self._config.layer
+        layer = lambda_.LayerVersion(
+            self,
+            "EngineLayer",
+            code=lambda_.Code.from_asset(str(source.directory), exclude=[*ASSET_EXCLUDES, "requirements.txt"]),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCH],
+            description="backtest_engine + backtest_service with numpy, pandas, TA-Lib, RestrictedPython, "
+            "pydantic, powertools",
+            removal_policy=self._config.removal_policy,
+        )
+        if not source.built:
+            Annotations.of(layer).add_warning_v2(
+                "backtest:layer-not-built",
+                f"The engine layer is the unbuilt source tree {source.directory}: it lacks numpy, pandas, "
+                "TA-Lib and the byte-code, so deployed functions would fail to import. Run `make layer` "
+                "before `cdk deploy`.",
+            )
+        return layer
+
+    def _function(
+        self, spec: FunctionSpec, env: dict[str, str], *, reserved_concurrency: int | None = None
+    ) -> lambda_.Function:
+        config = self._config
+        name = "".join(part.title() for part in spec.name.split("_"))
+        log_group = logs.LogGroup(
+            self, f"{name}Logs", retention=config.log_retention, removal_policy=config.removal_policy
+        )
+        # A role per function, without AWSLambdaBasicExecutionRole's logs:* on every log group.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{SERVICE_NAME} {spec.name}: least privilege",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
+        function = lambda_.Function(
+            self,
+            name,
+            description=spec.description,
+            runtime=RUNTIME,
+            architecture=ARCH,
+            handler=handler_entry(FUNCTIONS_DIR / spec.name),
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / spec.name), exclude=ASSET_EXCLUDES),
+            layers=[self.layer],
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            role=role,
+            environment={**self._common_env, **env},
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel(config.log_level),
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            log_group=log_group,
+            reserved_concurrent_executions=reserved_concurrency,
+        )
+        acknowledge(role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"Pinned to python{PYTHON_VERSION}, the interpreter the layer's wheels and "
+            "byte-code are built for (infra/runtime.py); moving to a newer runtime means rebuilding "
+            "the layer for it, a deliberate change, not a drift.",
+        )
+        return function
+
+    @staticmethod
+    def _allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
+        function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    @staticmethod
+    def _acknowledge_results_prefix(function: lambda_.Function, bucket: s3.IBucket, verb: str) -> None:
+        assert function.role is not None and isinstance(bucket.node.default_child, CfnElement)
+        acknowledge(
+            function.role,
+            wildcard_resource(bucket.node.default_child, "Arn", f"/{RESULTS_PREFIX}*"),
+            f"The function {verb} result objects, one per execution id, under the {RESULTS_PREFIX} prefix "
+            "only; the keys are not known in advance, so the resource is the prefix.",
+        )

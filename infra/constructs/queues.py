@@ -1,0 +1,45 @@
+"""The jobs queue and its dead-letter queue (redrive and timeouts from topology)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from backtest_service.topology import JOBS_QUEUE
+from infra.config import StageConfig
+from infra.nag import acknowledge
+
+
+class JobQueues(Construct):
+    """Submit sends execution ids to `jobs`; after `max_receive_count` failed receives SQS moves a
+    message to `dead_letter`, where it waits (14 days) until ops replay it (`backtest replay`)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letter = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.seconds(JOBS_QUEUE.dlq_retention_seconds),
+            removal_policy=config.removal_policy,
+        )
+        acknowledge(
+            self.dead_letter,
+            "AwsSolutions-SQS3",
+            "This queue is the jobs queue's dead-letter queue; its messages are replayed "
+            "by ops, a DLQ of the DLQ would only hide them further.",
+        )
+        self.jobs = sqs.Queue(
+            self,
+            "JobsQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(JOBS_QUEUE.visibility_timeout_seconds),
+            retention_period=Duration.seconds(JOBS_QUEUE.retention_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter, max_receive_count=JOBS_QUEUE.max_receive_count
+            ),
+            removal_policy=config.removal_policy,
+        )

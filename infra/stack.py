@@ -1,0 +1,54 @@
+"""The backtest service stack: composes one construct per concern and publishes the outputs ops and
+the replay CLI read (stable keys: ApiUrl, UserPoolId, UserPoolClientId, JobsQueueUrl, ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from backtest_service.topology import SERVICE_NAME
+from infra.config import StageConfig
+from infra.constructs.api import Api
+from infra.constructs.auth import Auth
+from infra.constructs.functions import Functions
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.queues import JobQueues
+from infra.constructs.storage import Storage
+
+
+class BacktestServiceStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description=f"{SERVICE_NAME} ({config.stage})", **kwargs)
+        self.config = config
+        Tags.of(self).add("service", SERVICE_NAME)
+        Tags.of(self).add("stage", config.stage)
+
+        self.storage = Storage(self, "Storage", config=config)
+        self.queues = JobQueues(self, "Queues", config=config)
+        self.functions = Functions(self, "Functions", config=config, storage=self.storage, queues=self.queues)
+        self.auth = Auth(self, "Auth", config=config) if config.auth_mode == "cognito" else None
+        self.api = Api(self, "Api", config=config, functions=self.functions, auth=self.auth)
+        self.monitoring = Monitoring(
+            self, "Monitoring", config=config, api=self.api, functions=self.functions, queues=self.queues
+        )
+
+        outputs = {
+            "ApiUrl": self.api.rest_api.url,
+            "AuthMode": config.auth_mode,
+            "JobsQueueUrl": self.queues.jobs.queue_url,
+            "DeadLetterQueueUrl": self.queues.dead_letter.queue_url,
+            "ResultsBucketName": self.storage.results_bucket.bucket_name,
+            "JobsTableName": self.storage.jobs_table.table_name,
+            "IdempotencyTableName": self.storage.idempotency_table.table_name,
+            "AlarmTopicArn": self.monitoring.topic.topic_arn,
+            "DashboardName": self.monitoring.dashboard.dashboard_name,
+        }
+        if self.auth is not None:
+            outputs["UserPoolId"] = self.auth.user_pool.user_pool_id
+            outputs["UserPoolClientId"] = self.auth.client.user_pool_client_id
+            if self.auth.domain is not None:
+                outputs["HostedUiUrl"] = self.auth.domain.base_url()
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)

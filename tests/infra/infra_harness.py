@@ -1,0 +1,92 @@
+"""The infra tests' shared synthesis: four variants of the stack in one CDK app, built once.
+
+jsii starts a Node process and synthesis takes seconds, so every infra test shares this one cloud
+assembly. The app is built exactly as `infra/app.py` builds it (cdk.json's feature flags, cdk-nag's
+AwsSolutions pack registered), with the layer taken from its source tree so the test never depends on
+`make layer`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+for _path in (REPO_ROOT / "layers" / "engine" / "python", REPO_ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+
+def _silence_node_warnings() -> None:
+    """jsii's end-of-life banner is silenced only by listing the Node major version (not by "1")."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    try:
+        major = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return
+    key = "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"
+    versions = [v for v in os.environ.get(key, "").split(",") if v]
+    os.environ[key] = ",".join([*versions, major.strip().lstrip("v").split(".")[0]])
+
+
+_silence_node_warnings()
+
+from aws_cdk import cx_api  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from infra.app import add_service_stack, new_app  # noqa: E402
+from infra.config import stage_config  # noqa: E402
+from infra.nag import add_checks  # noqa: E402
+from infra.stack import BacktestServiceStack  # noqa: E402
+
+PROD_ORIGINS = "https://app.example.com,https://admin.example.com"
+IMPORTED_POOL_ID = "eu-west-1_TestPool1"
+# Stack id → context, as `-c key=value` would give it.
+VARIANTS: dict[str, dict[str, str]] = {
+    "Dev": {"layerDir": "layers/engine"},
+    "Prod": {
+        "stage": "prod",
+        "allowedOrigins": PROD_ORIGINS,
+        "alarmEmail": "ops@example.com",
+        "layerDir": "layers/engine",
+    },
+    "Iam": {"authMode": "iam", "layerDir": "layers/engine"},
+    "ImportedPool": {"userPoolId": IMPORTED_POOL_ID, "layerDir": "layers/engine"},
+}
+
+
+@dataclass
+class Synthesized:
+    stacks: dict[str, BacktestServiceStack]
+    templates: dict[str, Template]
+    assembly: cx_api.CloudAssembly
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def json(self, variant: str) -> dict[str, Any]:
+        """The template as plain JSON (read across jsii once per variant)."""
+        if variant not in self.documents:
+            self.documents[variant] = dict(self.templates[variant].to_json())
+        return self.documents[variant]
+
+    def messages(self, variant: str) -> list[Any]:
+        return list(self.assembly.get_stack_by_name(self.stacks[variant].stack_name).messages)
+
+    @property
+    def outdir(self) -> Path:
+        return Path(self.assembly.directory)
+
+
+def synthesize(outdir: Path) -> Synthesized:
+    app = new_app(outdir=str(outdir))
+    stacks = {
+        name: add_service_stack(app, stage_config(context), stack_name=name) for name, context in VARIANTS.items()
+    }
+    add_checks(app)
+    # One synthesis; cdk-nag runs here and raises on any finding that is not acknowledged.
+    assembly = app.synth()
+    templates = {name: Template.from_stack(stack) for name, stack in stacks.items()}
+    return Synthesized(stacks=stacks, templates=templates, assembly=assembly)
