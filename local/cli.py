@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from types import ModuleType
 
-from local import run_command
+# command → (module with add_arguments(parser) and run(args) -> int, help). A command's module is
+# imported only when that command runs, so `backtest run` does not pay for boto3 and powertools.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("local.run_command", "backtest one strategy file in this process"),
+    "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
+    "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
+    "replay": ("local.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="backtest", description="Backtest trading strategies locally or on the service.")
+def _module(command: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[command][0])
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's arguments are loaded (the others stay listed)."""
+    parser = argparse.ArgumentParser(
+        prog="backtest", description="Backtest trading strategies locally or on the service."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    run_command.add_arguments(sub.add_parser("run", help="backtest one strategy file in this process"))
-    sub.add_parser("demo", help="run one job end to end through the real handlers on the embedded local stack")
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            _module(name).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "run":
-        return run_command.run(args)
-    if args.command == "demo":
-        return run_command.run(build_parser().parse_args(["run", "examples/sma_crossover_vectorized.py"]))
-    return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else "").parse_args(argv)
+    result: int = _module(args.command).run(args)
+    return result
 
 
 if __name__ == "__main__":

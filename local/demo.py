@@ -1,0 +1,132 @@
+"""`backtest demo` (`make demo`): one backtest through the whole service on the embedded local stack.
+
+submit (API event → submit function: compile check, job QUEUED, message queued) → the jobs queue →
+run_backtest (sandboxed engine, full result to S3, summary to DynamoDB) → status function (job
+SUCCEEDED, presigned link) → the full result read from S3 and copied to `build/demo-result.json`.
+Every step runs the real handler on moto, in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from local.stack import REPO_ROOT, JobEvent, LocalStack
+
+DEFAULT_STRATEGY = REPO_ROOT / "examples" / "sma_crossover_vectorized.py"
+DEFAULT_OUTPUT = REPO_ROOT / "build" / "demo-result.json"
+USER = "demo-user"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", type=Path, default=DEFAULT_STRATEGY, help="strategy file (default: SMA crossover)")
+    p.add_argument("--symbol", default="AAPL", help="symbol (default AAPL)")
+    p.add_argument("--timeframe", default="1h", choices=["1m", "5m", "15m", "1h", "4h", "1d"])
+    p.add_argument("--start", default="2024-01-01", help="first day (default 2024-01-01)")
+    p.add_argument("--end", default="2024-12-31", help="last day (default 2024-12-31)")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to copy the full result JSON")
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.steps: list[tuple[str, float]] = []
+
+    def step(self, name: str) -> float:
+        now = time.perf_counter()
+        took = now - self.last
+        self.steps.append((name, took))
+        self.last = now
+        return took
+
+
+def run(args: argparse.Namespace) -> int:
+    from local.report import render_summary
+
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    try:
+        code = args.strategy.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
+        return 2
+    clock = _Clock()
+    events: list[JobEvent] = []
+    print("Starting the local stack (moto: DynamoDB, SQS + DLQ, S3; the four functions) ...", flush=True)
+    with LocalStack(listener=events.append) as stack:
+        clock.step("start the local stack")
+        request = {
+            "strategy_code": code,
+            "symbol": args.symbol,
+            "timeframe": args.timeframe,
+            "start_date": args.start,
+            "end_date": args.end,
+            "name": f"demo: {args.strategy.stem}",
+        }
+        status, _, body = stack.invoke_api("POST", "/api/backtest/run", request, user=USER)
+        clock.step("submit")
+        if status != 202:
+            print(f"submit answered {status}: {json.dumps(body, indent=2)}", file=sys.stderr)
+            return 1
+        execution_id = body["execution_id"]
+        print(f"POST /api/backtest/run → {status} {body['status']}  execution_id {execution_id}", flush=True)
+
+        processed = stack.drain_queue(wait_for_retries=True)
+        clock.step("run (queue → run_backtest)")
+        print(f"run_backtest processed {processed} message(s) from the jobs queue", flush=True)
+
+        job = _poll(stack, body["status_url"])
+        clock.step("status")
+        print(f"GET {body['status_url']} → {job['status']} (attempts {job.get('attempts')})", flush=True)
+        if job["status"] != "SUCCEEDED":
+            print(f"the backtest {job['status']}: {json.dumps(job.get('error'), indent=2)}", file=sys.stderr)
+            return 1
+
+        record = stack.job(execution_id) or {}
+        bucket, key = stack.resources.results_bucket, str(record.get("result_key"))
+        obj = stack.client("s3").get_object(Bucket=bucket, Key=key)
+        raw = obj["Body"].read()
+        result: dict[str, Any] = json.loads(raw)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_bytes(raw)
+        clock.step("fetch the full result from S3")
+
+    print()
+    print(render_summary(result))
+    print()
+    print(
+        f"Full result ({len(raw) / 1024:.0f} KiB: {len(result.get('trades', []))} trades, "
+        f"{len(result.get('equity_curve', {}).get('time', []))} equity points, "
+        f"{len(result.get('logs', []))} log lines)"
+    )
+    print(f"  in S3:   s3://{bucket}/{key}  (moto, gone when the demo exits)")
+    print(f"  copy:    {_relative(args.output)}")
+    print(f"  status:  results_url is a presigned link, valid {job.get('results_url_expires_in')} s")
+    print()
+    total = time.perf_counter() - clock.t0
+    print("Demo timings: " + ", ".join(f"{name} {took:.2f} s" for name, took in clock.steps) + f"; total {total:.2f} s")
+    return 0
+
+
+def _poll(stack: LocalStack, status_url: str, timeout_seconds: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        status, _, job = stack.invoke_api("GET", status_url, user=USER)
+        if status != 200:
+            raise RuntimeError(f"GET {status_url} answered {status}: {job}")
+        if job["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+            return dict(job)
+        stack.drain_queue(wait_for_retries=True)
+        time.sleep(0.1)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
