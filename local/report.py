@@ -69,7 +69,9 @@ def render_summary(result: dict[str, Any]) -> str:
         f"commission {_fmt(ts['total_commission'])}",
     ]
     if result.get("logs"):
-        out += ["", f"Strategy log ({len(result['logs'])} lines, last 5)"] + [f"  {line}" for line in result["logs"][-5:]]
+        out += ["", f"Strategy log ({len(result['logs'])} lines, last 5)"] + [
+            f"  {line}" for line in result["logs"][-5:]
+        ]
     timings = result.get("timings") or {}
     if timings:
         out += [

@@ -78,8 +78,6 @@ _UNSET = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 )
-# The handler function's name: `handler` (infra's "handler.handler"), else powertools' usual `lambda_handler`.
-HANDLER_NAMES = ("handler", "lambda_handler")
 _SPECS = {spec.name: spec for spec in topology.FUNCTIONS}
 _module_ids = itertools.count(1)
 # Powertools' resolvers keep the request being handled in a class attribute (`BaseRouter.current_event`),
@@ -119,7 +117,7 @@ class BatchOutcome:
 
 def load_handler_module(function: str, functions_dir: Path = FUNCTIONS_DIR) -> types.ModuleType:
     """`functions/<function>/handler.py` as a fresh module with a unique name (a cold start)."""
-    path = functions_dir / function / "handler.py"
+    path = functions_dir / function / f"{topology.HANDLER_MODULE}.py"
     if not path.is_file():
         raise FileNotFoundError(f"no handler for function {function!r} at {path}")
     name = f"_local_fn_{function}_{next(_module_ids)}"
@@ -135,17 +133,14 @@ def load_handler_module(function: str, functions_dir: Path = FUNCTIONS_DIR) -> t
         raise
     if entry_point(module) is None:
         del sys.modules[name]
-        raise ImportError(f"{path} defines no {' or '.join(HANDLER_NAMES)}(event, context)")
+        raise ImportError(f"{path} defines no {topology.HANDLER_FUNCTION}(event, context)")
     return module
 
 
 def entry_point(module: types.ModuleType) -> Callable[[dict[str, Any], Any], Any] | None:
-    """The function Lambda calls in a handler module (the first of `HANDLER_NAMES` it defines)."""
-    for name in HANDLER_NAMES:
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    return None
+    """The function Lambda calls in a handler module (topology.HANDLER_FUNCTION), or None."""
+    fn = getattr(module, topology.HANDLER_FUNCTION, None)
+    return fn if callable(fn) else None
 
 
 class FunctionPool:

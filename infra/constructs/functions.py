@@ -14,6 +14,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from backtest_service.topology import (
+    HANDLER,
+    HANDLER_FUNCTION,
+    HANDLER_MODULE,
     JOB_TTL_DAYS,
     JOBS_QUEUE,
     JOBS_TABLE,
@@ -36,10 +39,6 @@ from infra.runtime import ARCHITECTURE, PYTHON_VERSION
 
 RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
 ARCH = lambda_.Architecture.X86_64 if ARCHITECTURE == "x86_64" else lambda_.Architecture.ARM_64
-HANDLER_MODULE = "handler"
-# The entry point: `handler` (the contract's "handler.handler"), else powertools' usual `lambda_handler`;
-# the same rule as local/stack.py, so the deployed and the local stack call the same function.
-HANDLER_NAMES = ("handler", "lambda_handler")
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
 XRAY_REASON = (
     "Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level "
@@ -48,7 +47,7 @@ XRAY_REASON = (
 
 
 def handler_entry(folder: Path) -> str:
-    """`handler.<name>` for the first of HANDLER_NAMES that handler.py defines at top level."""
+    """topology.HANDLER, after checking that the folder's handler module defines that function."""
     source = folder / f"{HANDLER_MODULE}.py"
     if not source.is_file():
         raise ConfigError(f"{source} is missing: every function folder needs a {HANDLER_MODULE}.py")
@@ -58,10 +57,9 @@ def handler_entry(folder: Path) -> str:
             defined.add(node.name)
         elif isinstance(node, ast.Assign):
             defined.update(target.id for target in node.targets if isinstance(target, ast.Name))
-    for name in HANDLER_NAMES:
-        if name in defined:
-            return f"{HANDLER_MODULE}.{name}"
-    raise ConfigError(f"{source} defines none of {', '.join(HANDLER_NAMES)}(event, context)")
+    if HANDLER_FUNCTION not in defined:
+        raise ConfigError(f"{source} defines no {HANDLER_FUNCTION}(event, context)")
+    return HANDLER
 
 
 class Functions(Construct):

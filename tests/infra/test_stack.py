@@ -24,6 +24,7 @@ from backtest_service.settings import Settings
 from backtest_service.topology import (
     API_PREFIX,
     FUNCTIONS,
+    HANDLER,
     IDEMPOTENCY_TABLE,
     JOB_TTL_DAYS,
     JOBS_QUEUE,
@@ -40,7 +41,7 @@ from backtest_service.topology import (
 )
 from infra.app import new_app
 from infra.config import DEV_ORIGINS, ConfigError, resolve_layer, stage_config
-from infra.constructs.functions import HANDLER_NAMES, handler_entry
+from infra.constructs.functions import handler_entry
 from infra.nag import add_checks
 from infra.runtime import PYTHON_VERSION
 
@@ -187,8 +188,7 @@ def test_function_runtime_size_tracing_and_logging(dev: Template, spec: Function
     fn = props(dev, function_id(dev, spec))
     assert fn["Runtime"] == f"python{PYTHON_VERSION}"
     assert fn["Architectures"] == ["x86_64"]
-    module, entry = fn["Handler"].split(".")
-    assert module == "handler" and entry in HANDLER_NAMES
+    assert fn["Handler"] == HANDLER == "handler.lambda_handler"
     assert fn["MemorySize"] == spec.memory_mb
     assert fn["Timeout"] == spec.timeout_seconds
     assert fn["TracingConfig"] == {"Mode": "Active"}
@@ -214,19 +214,17 @@ def test_every_function_gets_the_settings_it_requires(dev: Template, spec: Funct
 
 
 def test_handler_entry_names_a_function_the_module_defines(tmp_path: Path) -> None:
-    # The real folders: whatever the stack points at exists in the source.
+    # The real folders: the entry point the stack deploys exists in every handler module.
     for spec in FUNCTIONS:
-        entry = handler_entry(REPO_ROOT / "functions" / spec.name).split(".")[1]
+        assert handler_entry(REPO_ROOT / "functions" / spec.name) == HANDLER
         source = (REPO_ROOT / "functions" / spec.name / "handler.py").read_text()
-        assert f"def {entry}(" in source or f"{entry} =" in source
-    # The contract's `handler` wins over `lambda_handler`; neither is an error naming the file.
+        assert f"def {HANDLER.split('.')[1]}(" in source
+    # A module without it is an error naming the file, before anything deploys.
     module = tmp_path / "handler.py"
-    module.write_text("def lambda_handler(event, context):\n    return 1\nhandler = lambda_handler\n")
-    assert handler_entry(tmp_path) == "handler.handler"
     module.write_text("async def lambda_handler(event, context):\n    return 1\n")
     assert handler_entry(tmp_path) == "handler.lambda_handler"
     module.write_text("def main(event, context):\n    return 1\n")
-    with pytest.raises(ConfigError, match=r"handler\.py defines none"):
+    with pytest.raises(ConfigError, match=r"handler\.py defines no lambda_handler"):
         handler_entry(tmp_path)
     with pytest.raises(ConfigError, match="missing"):
         handler_entry(tmp_path / "empty")

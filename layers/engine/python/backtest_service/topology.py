@@ -37,6 +37,12 @@ JOBS_TABLE = TableSpec(
 IDEMPOTENCY_TABLE = TableSpec(logical_id="IdempotencyTable", partition_key="id", ttl_attribute="expiration")
 
 
+# Every function is `functions/<name>/handler.py` and Lambda calls its `lambda_handler(event, context)`.
+HANDLER_MODULE = "handler"
+HANDLER_FUNCTION = "lambda_handler"
+HANDLER = f"{HANDLER_MODULE}.{HANDLER_FUNCTION}"
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     name: str  # folder under functions/
