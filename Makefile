@@ -38,8 +38,17 @@ test: lint
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-bench: $(STAMP)
-	$(PY) bench/run.py
+# The benchmarks run in their own venv: vectorbt's numba may need another numpy than the main venv's.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt -e ".[service]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py
 
 # A longer fuzzing run of the HTTP API (make test runs 30 examples per operation).
 FUZZ_EXAMPLES ?= 500

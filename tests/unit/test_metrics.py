@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+
 from backtest_engine import metrics as metrics_module
 from backtest_engine.metric_definitions import METRIC_DEFINITIONS, METRIC_KEYS, metric_definitions
 from backtest_engine.metrics import (

@@ -64,7 +64,13 @@ def test_bar_cap_names_the_size_and_the_fix():
     assert f"{MAX_BARS:,}" in msg and "shorten the range" in msg
     # the CLI may lift the cap
     r = BacktestRequest.model_validate(
-        {"strategy_code": CODE, "symbol": "BTCUSD", "timeframe": "1m", "start_date": "2018-01-01", "end_date": "2025-12-31"},
+        {
+            "strategy_code": CODE,
+            "symbol": "BTCUSD",
+            "timeframe": "1m",
+            "start_date": "2018-01-01",
+            "end_date": "2025-12-31",
+        },
         context={"max_bars": None},
     )
     assert r.timeframe == "1m"

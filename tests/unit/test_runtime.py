@@ -24,7 +24,9 @@ def random_walk_bars(n: int = 600, seed: int = 7) -> Bars:
     high = np.maximum(open_, close) * 1.003
     low = np.minimum(open_, close) * 0.997
     times = np.datetime64("2024-01-01T00:00") + np.arange(n) * np.timedelta64(1, "h")
-    return Bars("TEST", "1h", times.astype("datetime64[ns]"), open_, high, low, close, np.full(n, 1000.0), 1.0, 365)
+    return Bars(
+        "TEST", "1h", times.astype("datetime64[ns]"), open_, high, low, close, np.full(n, 1000.0), 1.0, 365
+    )
 
 
 def backtest(code: str, bars: Bars | None = None, **params):
@@ -76,7 +78,13 @@ def test_the_same_logic_in_both_styles_gives_identical_trades_and_equity():
 
 def test_both_styles_agree_on_synthetic_market_data_too():
     requests = [
-        BacktestRequest(strategy_code=code, symbol="MSFT", timeframe="1h", start_date=date(2024, 1, 1), end_date=date(2024, 6, 30))
+        BacktestRequest(
+            strategy_code=code,
+            symbol="MSFT",
+            timeframe="1h",
+            start_date=date(2024, 1, 1),
+            end_date=date(2024, 6, 30),
+        )
         for code in (VECTORIZED_SMA, EVENT_SMA)
     ]
     vec, evt = (run_backtest(r, limits=LIMITS) for r in requests)

@@ -37,7 +37,13 @@ class Bars:
         """A DataFrame indexed by UTC time with columns open, high, low, close, volume (no copies)."""
         index = pd.DatetimeIndex(self.times, name="time").tz_localize("UTC")
         return pd.DataFrame(
-            {"open": self.open, "high": self.high, "low": self.low, "close": self.close, "volume": self.volume},
+            {
+                "open": self.open,
+                "high": self.high,
+                "low": self.low,
+                "close": self.close,
+                "volume": self.volume,
+            },
             index=index,
             copy=False,
         )

@@ -75,6 +75,41 @@ class Ledger:
     fills: int
 
 
+@dataclass(frozen=True)
+class Fills:
+    """A finished simulation, compact: the position and cash after each fill (they are step functions
+    of the bar) and the trades. What the sandbox child sends back: a few arrays of one entry per fill or
+    trade instead of two per bar; `ledger(close)` expands it in the parent."""
+
+    bar: np.ndarray  # int64, non-decreasing: the bar of each fill
+    position: np.ndarray  # float64 units held after each fill
+    cash: np.ndarray  # float64 cash after each fill
+    initial_capital: float
+    bars: int
+    trades: TradeRecords
+    exit_reasons: np.ndarray  # int8 codes into EXIT_REASONS, one per trade
+    total_commission: float
+
+    def ledger(self, close: np.ndarray) -> Ledger:
+        """Per-bar position, cash and equity (marked at `close`): each fill's values hold from its bar until
+        the next fill's; of several fills on one bar, the last one counts."""
+        if close.shape[0] != self.bars:
+            raise ValueError(f"close has {close.shape[0]} bars; the simulation ran over {self.bars}")
+        runs = np.diff(np.concatenate(([0], self.bar, [self.bars])))
+        position = np.repeat(np.concatenate(([0.0], self.position)), runs)
+        cash = np.repeat(np.concatenate(([self.initial_capital], self.cash)), runs)
+        equity = position * close
+        equity += cash  # == cash + position × close, bit for bit
+        return Ledger(
+            equity=equity,
+            position=position,
+            trades=self.trades,
+            exit_reasons=self.exit_reasons,
+            total_commission=self.total_commission,
+            fills=int(self.bar.shape[0]),
+        )
+
+
 class Broker:
     """Cash, position, stops and trade bookkeeping for one backtest over `close.shape[0]` bars."""
 
@@ -140,19 +175,31 @@ class Broker:
 
     def to_target(self, exposure: float, bar: int, price: float) -> None:
         """Trade at `price` (unslipped open) to hold `exposure` × equity."""
-        c, s, pos = self.costs.commission, self.costs.slippage, self.position
+        costs, pos, eps = self.costs, self.position, self._eps
         self.last_target = exposure
         equity = self.cash + pos * price
-        if equity <= 0.0:
-            exposure = 0.0
+        if equity <= 0.0 or exposure == 0.0:  # flat: both candidate sizes are 0
+            if pos < -eps:
+                self.fill(-pos, price * (1.0 + costs.slippage), bar, "signal")
+            elif pos > eps:
+                self.fill(-pos, price * (1.0 - costs.slippage), bar, "signal")
+            return
+        c, s, lot = costs.commission, costs.slippage, costs.lot_size
         buy_price, sell_price = price * (1.0 + s), price * (1.0 - s)
-        sign = 1.0 if exposure >= 0 else -1.0
-        want_buy = sign * self.costs.round_to_lot(abs(exposure) * equity / (buy_price * (1.0 + c)))
-        if want_buy > pos + self._eps:
+        value = abs(exposure) * equity
+        # sign × Costs.round_to_lot(value / (fill price × (1 + c))), inlined: this runs once per order.
+        lots = math.floor(value / (buy_price * (1.0 + c)) / lot + 1e-9)
+        want_buy = lots * lot if lots > 0 else 0.0
+        if exposure < 0:
+            want_buy = -want_buy
+        if want_buy > pos + eps:
             self.fill(want_buy - pos, buy_price, bar, "signal")
             return
-        want_sell = sign * self.costs.round_to_lot(abs(exposure) * equity / (sell_price * (1.0 + c)))
-        if want_sell < pos - self._eps:
+        lots = math.floor(value / (sell_price * (1.0 + c)) / lot + 1e-9)
+        want_sell = lots * lot if lots > 0 else 0.0
+        if exposure < 0:
+            want_sell = -want_sell
+        if want_sell < pos - eps:
             self.fill(want_sell - pos, sell_price, bar, "signal")
 
     def _by_size(self, order: Order, bar: int, price: float) -> None:
@@ -257,17 +304,13 @@ class Broker:
 
     def finish(self) -> Ledger:
         """Close what is open at the last close and return per-bar equity/position and the trades."""
+        return self.fills().ledger(self._close)
+
+    def fills(self) -> Fills:
+        """Close what is open at the last close and return the fills and the trades (see `Fills`)."""
         n = self._close.shape[0]
         if self.position != 0.0 and n:
             self.fill(-self.position, float(self._close[n - 1]), n - 1, "end_of_data")
-        fill_bar = np.asarray(self._fill_bar, dtype=np.int64)
-        last_fill = np.searchsorted(fill_bar, np.arange(n), side="right") - 1
-        has_fill = last_fill >= 0
-        pos_steps = np.asarray(self._fill_pos, dtype=np.float64)
-        cash_steps = np.asarray(self._fill_cash, dtype=np.float64)
-        position = np.where(has_fill, pos_steps[last_fill] if len(pos_steps) else 0.0, 0.0)
-        cash = np.where(has_fill, cash_steps[last_fill] if len(cash_steps) else 0.0, self.initial_capital)
-        equity = cash + position * self._close
         t = self._trades
         trades = TradeRecords(
             entry_bar=np.asarray(t["entry_bar"], dtype=np.int64),
@@ -281,13 +324,15 @@ class Broker:
             commission=np.asarray(t["commission"], dtype=np.float64),
             closed_by_end=np.asarray(t["closed_by_end"], dtype=bool),
         )
-        return Ledger(
-            equity=equity,
-            position=position,
+        return Fills(
+            bar=np.asarray(self._fill_bar, dtype=np.int64),
+            position=np.asarray(self._fill_pos, dtype=np.float64),
+            cash=np.asarray(self._fill_cash, dtype=np.float64),
+            initial_capital=self.initial_capital,
+            bars=n,
             trades=trades,
             exit_reasons=np.asarray(t["reason"], dtype=np.int8),
             total_commission=self.total_commission,
-            fills=len(self._fill_bar),
         )
 
 
@@ -298,20 +343,32 @@ def simulate_targets(
 
     Python work is per order, not per bar: only the bars where the held target changes trade.
     """
+    return simulate_target_fills(targets, open_, close, initial_capital, costs).ledger(close)
+
+
+def simulate_target_fills(
+    targets: np.ndarray, open_: np.ndarray, close: np.ndarray, initial_capital: float, costs: Costs
+) -> Fills:
+    """`simulate_targets`, returning the compact `Fills`."""
     n = targets.shape[0]
-    held = targets.copy()
-    if n and np.isnan(held[0]):
-        held[0] = 0.0
-    nan = np.isnan(held)
-    if nan.any():  # forward-fill NaN with the previous target
+    held = targets
+    if n and math.isnan(float(np.sum(targets))):  # some NaN (exposures are finite otherwise): keep the previous
+        held = targets.copy()
+        if np.isnan(held[0]):
+            held[0] = 0.0
+        nan = np.isnan(held)
         idx = np.where(nan, 0, np.arange(n))
         np.maximum.accumulate(idx, out=idx)
         held = held[idx]
-    previous = np.concatenate(([0.0], held[:-1]))
-    decisions = np.flatnonzero(held != previous)
+    decisions = np.flatnonzero(held[1:] != held[:-1]) + 1  # where the target changes (from 0 before bar 0)
+    if n and held[0] != 0.0:
+        decisions = np.insert(decisions, 0, 0)
     decisions = decisions[decisions < n - 1]
     broker = Broker(initial_capital, costs, open_, close)
-    opens = open_
-    for t in decisions.tolist():
-        broker.to_target(float(held[t]), t + 1, float(opens[t + 1]))
-    return broker.finish()
+    to_target = broker.to_target
+    fill_bars = decisions + 1
+    for target, bar, price in zip(held[decisions].tolist(), fill_bars.tolist(), open_[fill_bars].tolist(), strict=True):
+        if target == 0.0 and broker.position == 0.0:
+            continue  # flat already (a flat position is exactly 0.0): to_target would not trade
+        to_target(target, bar, price)
+    return broker.fills()

@@ -103,15 +103,22 @@ class Undefined(Exception):
 
 
 def _day_ends(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(day labels, index of each day's last bar) for ascending `times`."""
-    days = np.asarray(times).astype("datetime64[D]")
-    if days.shape[0] == 0:
-        return days, np.empty(0, dtype=np.int64)
-    last = np.flatnonzero(days[1:] != days[:-1])
-    ends = np.empty(last.shape[0] + 1, dtype=np.int64)
-    ends[:-1] = last
-    ends[-1] = days.shape[0] - 1
-    return days[ends], ends
+    """(day labels, index of each day's last bar) for ascending `times`.
+
+    Searches each day's end among the times (days × log(bars)) instead of labelling every bar."""
+    t = np.asarray(times).astype("datetime64[ns]", copy=False).view(np.int64)
+    n = t.shape[0]
+    if n == 0:
+        return np.empty(0, dtype="datetime64[D]"), np.empty(0, dtype=np.int64)
+    first, last = int(t[0]) // _NS_PER_DAY, int(t[-1]) // _NS_PER_DAY
+    if last - first > 4 * n + 1024:  # very sparse times: label every bar instead
+        days = t // _NS_PER_DAY
+        ends = np.append(np.flatnonzero(days[1:] != days[:-1]), n - 1)
+        return days[ends].astype("datetime64[D]"), ends
+    labels = np.arange(first, last + 1, dtype=np.int64)
+    ends = np.searchsorted(t, (labels + 1) * _NS_PER_DAY, side="left") - 1  # last bar before the next day
+    has_bars = np.diff(ends, prepend=-1) > 0
+    return labels[has_bars].astype("datetime64[D]"), ends[has_bars]
 
 
 def _chained_returns(last_values: np.ndarray, base: float) -> np.ndarray:
@@ -124,9 +131,7 @@ def _chained_returns(last_values: np.ndarray, base: float) -> np.ndarray:
         return last_values / prev - 1.0
 
 
-def daily_returns(
-    times: np.ndarray, equity: np.ndarray, initial_capital: float
-) -> tuple[np.ndarray, np.ndarray]:
+def daily_returns(times: np.ndarray, equity: np.ndarray, initial_capital: float) -> tuple[np.ndarray, np.ndarray]:
     """(UTC day labels as datetime64[D], daily returns): the last equity of each UTC calendar day against
     the previous day's last equity, the first day against `initial_capital`. A day after one that ended
     at zero equity or below gives inf/NaN here; `compute_metrics` turns that into None with a note."""
@@ -138,8 +143,7 @@ def drawdown_percent(equity: np.ndarray, initial_capital: float) -> np.ndarray:
     """Per-bar drawdown in percent (≤ 0): ``(E / peak − 1) · 100``, peak = running max starting at C0.
     The same curve the drawdown metrics read; use it for the result's equity curve."""
     equity = np.asarray(equity, dtype=np.float64)
-    peak = np.maximum.accumulate(equity) if equity.shape[0] else equity.copy()
-    np.maximum(peak, float(initial_capital), out=peak)
+    peak = running_max(equity, float(initial_capital))
     return (equity / peak - 1.0) * 100.0
 
 
@@ -152,6 +156,41 @@ def _longest_run(mask: np.ndarray) -> int:
         return 0
     edges = np.diff(mask.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
     return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+
+
+_PEAK_BLOCK = 4096
+
+
+def running_max(values: np.ndarray, start: float) -> np.ndarray:
+    """max(start, values[0..i]) for every i, exactly as ``np.maximum(np.maximum.accumulate(values), start)``.
+
+    By blocks: a block whose maximum does not beat the peak carried into it is that peak throughout, so
+    only the blocks holding a new high need the sequential scan (an equity curve spends most of its bars
+    below its peak). When most blocks hold one, the plain scan is cheaper and is used instead.
+    """
+    n = values.shape[0]
+    full = n // _PEAK_BLOCK * _PEAK_BLOCK
+    block_max = values[:full].reshape(-1, _PEAK_BLOCK).max(axis=1) if full else np.empty(0)
+    carried = np.empty(block_max.shape[0] + 1)  # the peak before each block, and after the last
+    carried[0] = start
+    np.maximum.accumulate(block_max, out=carried[1:])
+    np.maximum(carried[1:], start, out=carried[1:])
+    new_high = np.flatnonzero(block_max > carried[:-1])
+    if new_high.shape[0] * 2 > block_max.shape[0]:
+        peak = np.maximum.accumulate(values)
+        np.maximum(peak, start, out=peak)
+        return peak
+    peak = np.empty(n)
+    blocks = peak[:full].reshape(-1, _PEAK_BLOCK)
+    blocks[:] = carried[:-1, None]
+    for k in new_high.tolist():
+        np.maximum.accumulate(values[k * _PEAK_BLOCK : (k + 1) * _PEAK_BLOCK], out=blocks[k])
+        np.maximum(blocks[k], carried[k], out=blocks[k])
+    if full < n:
+        tail = peak[full:]
+        np.maximum.accumulate(values[full:], out=tail)
+        np.maximum(tail, carried[-1], out=tail)
+    return peak
 
 
 def _is_constant(centered: np.ndarray, values: np.ndarray) -> bool:
@@ -188,7 +227,9 @@ class _Basis:
             raise ValueError(f"periods_per_year must be positive; got {self.n_per_year}")
         if n > 1 and bool((self.times.view(np.int64)[1:] < self.times.view(np.int64)[:-1]).any()):
             raise ValueError("times must be in ascending order")
-        if not bool(np.isfinite(self.equity).all()):
+        # A finite sum means every value is finite (NaN and ±inf propagate); only an overflowing sum needs
+        # the per-bar check.
+        if not math.isfinite(float(self.equity.sum())) and not bool(np.isfinite(self.equity).all()):
             raise ValueError("equity holds NaN or infinite values")
         t = self.trades
         if len(t) and (int(t.entry_bar.min()) < 0 or int(t.exit_bar.max()) >= n):
@@ -237,7 +278,7 @@ class _Basis:
     @cached_property
     def benchmark_r(self) -> np.ndarray:
         """Daily returns of the close (the first day against the first bar's close), same days as r."""
-        if not self.bars or not bool((self.close > 0).all()):
+        if not self.bars or not float(self.close.min()) > 0:
             raise Undefined("the close must be positive on every bar for buy-and-hold returns")
         return _chained_returns(self.close[self.day_ends], float(self.close[0]))
 
@@ -254,39 +295,64 @@ class _Basis:
 
     @cached_property
     def peak(self) -> np.ndarray:
-        peak = np.maximum.accumulate(self.equity) if self.bars else self.equity.copy()
-        np.maximum(peak, self.c0, out=peak)
-        return peak
+        """Running maximum of the equity, starting at C0."""
+        if not self.bars:
+            return self.equity.copy()
+        return running_max(self.equity, self.c0)
 
     @cached_property
     def dd_fraction(self) -> np.ndarray:
-        return self.equity / self.peak - 1.0
+        dd = self.equity / self.peak
+        dd -= 1.0
+        return dd
+
+    @cached_property
+    def dd_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first bar, first bar after) of each maximal run of bars with E < peak (the peak stays the same
+        within a run); the second is `bars` for a run that never recovered."""
+        if not self.bars:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        below = self.equity < self.peak
+        flips = np.flatnonzero(below[1:] != below[:-1]) + 1  # first bar of each run (after the first)
+        if below[0]:
+            flips = np.insert(flips, 0, 0)
+        if below[-1]:
+            flips = np.append(flips, self.bars)
+        return flips[0::2], flips[1::2]
+
+    @cached_property
+    def dd_depths(self) -> np.ndarray:
+        """The lowest drawdown fraction of each run (over a run and the bars at the peak after it, whose
+        drawdown is 0)."""
+        starts, _ = self.dd_runs
+        return np.minimum.reduceat(self.dd_fraction, starts) if starts.shape[0] else np.empty(0)
 
     @cached_property
     def dd_periods(self) -> tuple[np.ndarray, np.ndarray]:
         """(depth as a fraction, duration in days) of each drawdown period: a maximal run of bars with
         E < peak, from the bar that set the peak (the first bar if the peak is C0 before any bar) to the
         first bar back at the peak (the last bar if never recovered)."""
-        if not self.bars:
-            return np.empty(0), np.empty(0)
-        below = self.equity < self.peak
-        edges = np.diff(below.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
-        starts = np.flatnonzero(edges == 1)
+        starts, ends = self.dd_runs
         if not starts.shape[0]:
             return np.empty(0), np.empty(0)
-        ends = np.flatnonzero(edges == -1)  # first bar after each run (== bars when not recovered)
-        depth = np.minimum.reduceat(self.dd_fraction, starts)  # the bars between runs have dd = 0
         t = self.times.view(np.int64)
         peak_bar = np.maximum(starts - 1, 0)
         end_bar = np.minimum(ends, self.bars - 1)
-        return depth, (t[end_bar] - t[peak_bar]) / _NS_PER_DAY
+        return self.dd_depths, (t[end_bar] - t[peak_bar]) / _NS_PER_DAY
 
     def max_dd_fraction(self) -> float:
-        return float(self.dd_fraction.min()) if self.bars else 0.0
+        """min(drawdown) over every bar: the deepest run's depth (0 without any)."""
+        depths = self.dd_depths
+        return float(depths.min()) if depths.shape[0] else 0.0
 
     @cached_property
     def max_dd_money(self) -> float:
-        return float((self.equity - self.peak).min()) if self.bars else 0.0
+        """min(E − peak) over every bar, from each run's lowest equity and its (constant) peak: rounding is
+        monotonic, so min(E) − peak is exactly min(E − peak)."""
+        starts, _ = self.dd_runs
+        if not starts.shape[0]:
+            return 0.0
+        return float((np.minimum.reduceat(self.equity, starts) - self.peak[starts]).min())
 
     # -- trades --
 
@@ -452,8 +518,10 @@ def _kurtosis(b: _Basis) -> float:
 def _ulcer_index(b: _Basis) -> float:
     if not b.bars:
         raise Undefined("no bars")
-    dd = b.dd_fraction * 100.0
-    return math.sqrt(float(np.dot(dd, dd)) / b.bars)
+    # 100 · √(mean of squared drawdown fractions): a sum of products without a temporary array, and not
+    # through BLAS (whose threads only add latency on one long vector).
+    dd = b.dd_fraction
+    return 100.0 * math.sqrt(float(np.einsum("i,i->", dd, dd)) / b.bars)
 
 
 # -- drawdown --
@@ -741,7 +809,7 @@ def _min_trade_duration_days(b: _Basis) -> float:
 def _exposure_time_percent(b: _Basis) -> float:
     if not b.bars:
         raise Undefined("no bars")
-    return np.count_nonzero(b.position) / b.bars * 100.0
+    return np.count_nonzero(b.position != 0.0) / b.bars * 100.0  # (faster than counting floats directly)
 
 
 @metric("commissions_paid")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from backtest_engine.bars import Bars
-from backtest_engine.broker import Broker, Costs, Ledger, Order, simulate_targets
+from backtest_engine.broker import Broker, Costs, Fills, Order, simulate_target_fills
 from backtest_engine.errors import EngineError, InvalidSignals, LookAheadError
 from backtest_engine.sandbox import CompiledStrategy, StrategyLog, register_plain_type, translate_exception
 
@@ -32,9 +32,9 @@ PROGRESS_EVERY = 1 << 16  # bars between two progress reports
 
 @dataclass(frozen=True)
 class ExecutionRecord:
-    """What the child process sends back: the broker's ledger and what the strategy logged."""
+    """What the child process sends back: the broker's fills and trades, and what the strategy logged."""
 
-    ledger: Ledger
+    fills: Fills
     logs: list[str]
     style: str
 
@@ -220,6 +220,8 @@ class Context:
 
     # ---- orders --------------------------------------------------------------------------------
     def buy(self, size: float | None = None, sl: float | None = None, tp: float | None = None) -> None:
+        if size is None and sl is None and tp is None and not self._pending and self._broker.last_target == 1.0:
+            return  # the all-in long target is held and nothing is pending: what target(1.0) concludes
         self._order(1.0, size, sl, tp)
 
     def sell(self, size: float | None = None, sl: float | None = None, tp: float | None = None) -> None:
@@ -227,6 +229,8 @@ class Context:
 
     def close(self) -> None:
         """Close the position at the next bar's open."""
+        if not self._pending and self._broker.last_target == 0.0:
+            return  # flat is the target held and nothing is pending: what target(0.0) concludes
         self.target(0.0)
 
     def target(self, exposure: float, sl: float | None = None, tp: float | None = None) -> None:
@@ -234,8 +238,11 @@ class Context:
         if not -1.0 <= exposure <= 1.0:
             raise ValueError(f"target exposure must lie in [-1, 1], got {exposure}")
         pending: list[Order] = self._pending
-        current = next((o.value for o in reversed(pending) if o.kind == "target"), None)
-        if current is None and not any(o.kind in ("units", "fraction") for o in pending):
+        if pending:
+            current = next((o.value for o in reversed(pending) if o.kind == "target"), None)
+            if current is None and not any(o.kind in ("units", "fraction") for o in pending):
+                current = self._broker.last_target
+        else:
             current = self._broker.last_target
         if current == exposure:
             return
@@ -329,16 +336,16 @@ def execute(
     try:
         namespace = strategy.load(log)
         if strategy.style == "vectorized":
-            ledger = _run_vectorized(namespace, bars, params, initial_capital, costs, check_lookahead)
+            fills = _run_vectorized(namespace, bars, params, initial_capital, costs, check_lookahead)
         else:
-            ledger = _run_event(namespace, bars, params, initial_capital, costs, log, progress)
+            fills = _run_event(namespace, bars, params, initial_capital, costs, log, progress)
     except EngineError:
         raise
     except BaseException as exc:
         if not _from_strategy(exc) and not isinstance(exc, MemoryError | RecursionError):
             raise  # an engine fault, not the strategy's: let it surface as one
         raise translate_exception(exc) from None
-    return ExecutionRecord(ledger=ledger, logs=list(log.lines), style=strategy.style)
+    return ExecutionRecord(fills=fills, logs=list(log.lines), style=strategy.style)
 
 
 def _from_strategy(exc: BaseException) -> bool:
@@ -358,7 +365,7 @@ def _run_event(
     costs: Costs,
     log: StrategyLog,
     progress: ProgressFn | None,
-) -> Ledger:
+) -> Fills:
     clock = _Clock()
     broker = Broker(initial_capital, costs, bars.open, bars.close)
     ctx = Context(bars, clock, broker, params, log)
@@ -370,18 +377,19 @@ def _run_event(
     pending: list[Order] = ctx._pending
     opens, highs, lows = bars.open, bars.high, bars.low
     n = len(bars)
-    for i in range(n):
-        clock.i = i
-        if pending:
-            for order in pending:
-                broker.execute(order, i)
-            pending.clear()
-        if broker.sl is not None or broker.tp is not None:
-            broker.check_stops(i, opens[i], highs[i], lows[i])
-        on_bar(ctx, bar)
-        if progress is not None and i % PROGRESS_EVERY == 0:
-            progress(i / n)
-    return broker.finish()
+    for start in range(0, n, PROGRESS_EVERY):
+        if progress is not None:
+            progress(start / n)
+        for i in range(start, min(start + PROGRESS_EVERY, n)):
+            clock.i = i
+            if pending:
+                for order in pending:
+                    broker.execute(order, i)
+                pending.clear()
+            if broker.sl is not None or broker.tp is not None:
+                broker.check_stops(i, opens[i], highs[i], lows[i])
+            on_bar(ctx, bar)
+    return broker.fills()
 
 
 def _run_vectorized(
@@ -391,7 +399,7 @@ def _run_vectorized(
     initial_capital: float,
     costs: Costs,
     check_lookahead: bool,
-) -> Ledger:
+) -> Fills:
     generate = namespace["generate_signals"]
     n = len(bars)
     signals = coerce_signals(generate(bars.to_frame(), dict(params)), n)
@@ -407,7 +415,7 @@ def _run_vectorized(
                 f"generate_signals reads future bars: its signal for bar {k} ({_iso(bars.times[k])}) changes when "
                 "later bars change (signals must depend only on past and current bars, and must be deterministic)"
             )
-    return simulate_targets(signals, bars.open, bars.close, initial_capital, costs)
+    return simulate_target_fills(signals, bars.open, bars.close, initial_capital, costs)
 
 
 # ---- look-ahead detection ---------------------------------------------------------------------
@@ -479,11 +487,12 @@ def coerce_signals(out: Any, n: int) -> np.ndarray:
         raise InvalidSignals(f"generate_signals returned shape {arr.shape}; expected a 1-D series of {n} values")
     if arr.shape[0] != n:
         raise InvalidSignals(f"generate_signals returned {arr.shape[0]} values for {n} bars; return one per bar")
-    bad = np.isinf(arr) | (np.abs(np.nan_to_num(arr)) > 1.0)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
+    # The largest and smallest value ignoring NaN (fmax/fmin skip NaN; ±inf count): no per-bar temporaries.
+    if arr.shape[0] and (np.fmax.reduce(arr) > 1.0 or np.fmin.reduce(arr) < -1.0):
+        k = int(np.flatnonzero(np.abs(arr) > 1.0)[0])  # NaN compares False
         raise InvalidSignals(
-            f"signal {arr[k]!r} at bar {k} is out of range: exposures lie in [-1, 1] (1 long, 0 flat, -1 short; NaN keeps the previous)"
+            f"signal {float(arr[k])!r} at bar {k} is out of range: exposures lie in [-1, 1] "
+            "(1 long, 0 flat, -1 short; NaN keeps the previous)"
         )
     return arr
 

@@ -21,6 +21,7 @@ import contextlib
 import faulthandler
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import resource
@@ -91,9 +92,9 @@ def run_isolated(target: Callable[[], T], limits: SandboxLimits) -> T:
             raise EngineError(f"the sandbox result could not be received: {type(exc).__name__}: {exc}") from None
         if message is not None:
             timer.cancel()
-            proc.join(_JOIN_AFTER_RESULT_SECONDS)
+            _reap(proc, _JOIN_AFTER_RESULT_SECONDS)
             return _unwrap(message)
-        proc.join()  # still under the wall-clock timer
+        _reap(proc)  # still under the wall-clock timer
         timer.cancel()
         raise _death_error(proc.exitcode, limits, timed_out.is_set())
     finally:
@@ -101,13 +102,27 @@ def run_isolated(target: Callable[[], T], limits: SandboxLimits) -> T:
             timer.cancel()
             timer.join()
         if proc is not None:
-            if proc.is_alive():
-                proc.kill()
-            proc.join()
+            with _FORK_LOCK:
+                if proc.is_alive():
+                    proc.kill()
+            _reap(proc)
             proc.close()
         if read_fd >= 0:
             os.close(read_fd)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _reap(proc: Any, timeout: float | None = None) -> None:
+    """Wait for the child to end, then collect its exit status under `_FORK_LOCK`.
+
+    Another thread's `Process.start()` collects ended children too (multiprocessing's `_cleanup`); two
+    waitpid calls on one pid make `join` return without an exit status and `close` raise "Cannot close a
+    process while it is still running" (seen with the local stack's two workers).
+    """
+    if not multiprocessing.connection.wait([proc.sentinel], timeout):
+        return  # still running (the caller kills it)
+    with _FORK_LOCK:
+        proc.join()  # it has closed its end: its exit status follows at once
 
 
 def _unwrap(message: Any) -> Any:
