@@ -101,9 +101,7 @@ def create_resources(region: str = "us-east-1", *, prefix: str = "backtest") -> 
         QueueName=f"{prefix}-jobs-dlq",
         Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_seconds)},
     )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     jobs_queue_url = sqs.create_queue(
         QueueName=f"{prefix}-jobs",
         Attributes={
@@ -114,15 +112,13 @@ def create_resources(region: str = "us-east-1", *, prefix: str = "backtest") -> 
             ),
         },
     )["QueueUrl"]
-    jobs_queue_arn = sqs.get_queue_attributes(QueueUrl=jobs_queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    jobs_queue_arn = sqs.get_queue_attributes(QueueUrl=jobs_queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sqs.set_queue_attributes(
         QueueUrl=dlq_url,
         Attributes={
-            "RedriveAllowPolicy": json.dumps(
-                {"redrivePermission": "byQueue", "sourceQueueArns": [jobs_queue_arn]}
-            )
+            "RedriveAllowPolicy": json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [jobs_queue_arn]})
         },
     )
 

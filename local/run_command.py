@@ -24,21 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", default="2024-12-31", help="last day, YYYY-MM-DD (default 2024-12-31)")
     p.add_argument("--cash", type=float, default=10_000.0, help="initial capital (default 10000)")
     p.add_argument("--commission", type=float, default=0.001, help="fraction per fill (default 0.001)")
-    p.add_argument(
-        "--slippage", type=float, default=0.0005, help="fraction against the trader (default 0.0005)"
-    )
-    p.add_argument(
-        "--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)"
-    )
+    p.add_argument("--slippage", type=float, default=0.0005, help="fraction against the trader (default 0.0005)")
+    p.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
     p.add_argument("--name", help="a label for the run")
-    p.add_argument(
-        "--data", type=Path, help="CSV with time,open,high,low,close,volume instead of synthetic data"
-    )
+    p.add_argument("--data", type=Path, help="CSV with time,open,high,low,close,volume instead of synthetic data")
     p.add_argument("--lot-size", type=float, default=1.0, help="lot size of --data (default 1)")
     p.add_argument("--periods-per-year", type=int, help="with --data: 252 or 365 (default: inferred)")
-    p.add_argument(
-        "--max-bars", type=int, default=None, help="refuse requests over this many bars (default: no cap)"
-    )
+    p.add_argument("--max-bars", type=int, default=None, help="refuse requests over this many bars (default: no cap)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--full", action="store_true", help="print every metric, not only the headline ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -38,9 +38,7 @@ def get_status(execution_id: str) -> JobStatus:  # any id that is not the caller
 )
 @tracer.capture_method
 def list_executions(
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")
-    ] = queries.DEFAULT_PAGE_SIZE,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = queries.DEFAULT_PAGE_SIZE,
     next_token: Annotated[str | None, Query(max_length=1024, description="From the previous page.")] = None,
 ) -> JobList:
     return queries.list_jobs(owner=current_caller(app).owner, limit=limit, next_token=next_token)

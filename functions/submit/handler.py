@@ -21,8 +21,7 @@ app = create_resolver()
     f"{API_PREFIX}/run",
     summary="Submit a backtest",
     description=(
-        "Queues the backtest and answers at once; poll status_url. "
-        "Send an Idempotency-Key header to retry safely."
+        "Queues the backtest and answers at once; poll status_url. Send an Idempotency-Key header to retry safely."
     ),
     status_code=202,
     responses=responses(202, "Queued: poll status_url", 400, 401, 409, 413, 415, 503),
@@ -31,9 +30,7 @@ app = create_resolver()
 @tracer.capture_method
 def submit(
     request: Annotated[SubmitRequest, Body()],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
-    ] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> SubmitResponse:
     caller = current_caller(app)
     return submission.submit_backtest(request, owner=caller.owner, idempotency_key=idempotency_key)

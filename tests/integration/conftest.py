@@ -93,9 +93,7 @@ def inject_fault(stack: Stack) -> Callable[..., Any]:
             if times is not None and len(calls) >= times:
                 return
             calls.append(operation)
-            raise ClientError(
-                {"Error": {"Code": code, "Message": f"injected: {service}.{operation}"}}, operation
-            )
+            raise ClientError({"Error": {"Code": code, "Message": f"injected: {service}.{operation}"}}, operation)
 
         event_name = f"before-call.{client.meta.service_model.endpoint_prefix}.{operation}"
         client.meta.events.register(event_name, fail, unique_id=f"test-fault-{operation}")

@@ -228,11 +228,7 @@ class Api:
         iam_arn: str | None = None,
     ) -> ApiResponse:
         function, resource, params = self._route(method, path)
-        hdrs = (
-            {"Content-Type": "application/json", **(headers or {})}
-            if method == "POST"
-            else dict(headers or {})
-        )
+        hdrs = {"Content-Type": "application/json", **(headers or {})} if method == "POST" else dict(headers or {})
         text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
         event = api_gateway_event(
             method,
@@ -245,9 +241,7 @@ class Api:
             resource=resource,
             path_parameters=params,
         )
-        out = load_handler(function).lambda_handler(
-            event, LambdaContext(function_name=f"backtest-{function}")
-        )
+        out = load_handler(function).lambda_handler(event, LambdaContext(function_name=f"backtest-{function}"))
         payload = out["body"]
         headers = dict(out.get("headers") or {})  # REST API (v1) answers put them in multiValueHeaders
         headers.update({k: ", ".join(v) for k, v in (out.get("multiValueHeaders") or {}).items()})
@@ -263,9 +257,7 @@ class Api:
                 return function, resource, None
         raise AssertionError(f"no function serves {method} {path}")
 
-    def submit(
-        self, user: str = "alice", headers: Mapping[str, str] | None = None, **fields: Any
-    ) -> ApiResponse:
+    def submit(self, user: str = "alice", headers: Mapping[str, str] | None = None, **fields: Any) -> ApiResponse:
         body = {"strategy_code": SMA_CROSS, **SMALL_RUN, **fields}
         return self.call("POST", f"{topology.API_PREFIX}/run", body=body, user=user, headers=headers)
 
@@ -290,9 +282,7 @@ class Stack:
         return int(self.client("dynamodb").scan(TableName=self.names.jobs_table, Select="COUNT")["Count"])
 
     def result_keys(self) -> list[str]:
-        out = self.client("s3").list_objects_v2(
-            Bucket=self.names.results_bucket, Prefix=topology.RESULTS_PREFIX
-        )
+        out = self.client("s3").list_objects_v2(Bucket=self.names.results_bucket, Prefix=topology.RESULTS_PREFIX)
         return [o["Key"] for o in out.get("Contents", [])]
 
     def queue_depth(self, url: str) -> int:
@@ -324,9 +314,7 @@ class Worker:
         event = {"Records": records}
         response = load_handler("run_backtest").lambda_handler(
             event,
-            LambdaContext(
-                function_name="backtest-run_backtest", memory_limit_in_mb=3008, timeout_seconds=300
-            ),
+            LambdaContext(function_name="backtest-run_backtest", memory_limit_in_mb=3008, timeout_seconds=300),
         )
         return WorkerRun(event, response)
 
@@ -363,9 +351,7 @@ class Worker:
                     VisibilityTimeout=0,
                 )
             else:
-                self.sqs.delete_message(
-                    QueueUrl=self.stack.names.jobs_queue_url, ReceiptHandle=m["ReceiptHandle"]
-                )
+                self.sqs.delete_message(QueueUrl=self.stack.names.jobs_queue_url, ReceiptHandle=m["ReceiptHandle"])
         return run
 
     def drain(self, max_polls: int = 20) -> list[WorkerRun]:

@@ -40,9 +40,7 @@ _SERVICE_VARIABLES = {value for name, value in vars(Env).items() if not name.sta
 def _lambda_like_env(**overrides: str) -> dict[str, str]:
     """A clean environment as Lambda gives one: the function's variables, fake credentials."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "POWERTOOLS_")) and k not in _SERVICE_VARIABLES
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_")) and k not in _SERVICE_VARIABLES
     }
     env.update(
         {

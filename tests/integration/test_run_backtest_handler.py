@@ -48,9 +48,7 @@ def _emitted_metrics(stdout: str) -> dict[str, list[tuple[dict[str, str], float]
 
 
 def _s3_object(stack: Stack, execution_id: str) -> dict[str, Any]:
-    return stack.client("s3").head_object(
-        Bucket=stack.names.results_bucket, Key=f"{RESULTS_PREFIX}{execution_id}.json"
-    )
+    return stack.client("s3").head_object(Bucket=stack.names.results_bucket, Key=f"{RESULTS_PREFIX}{execution_id}.json")
 
 
 def test_submit_run_status_with_the_full_result_behind_the_presigned_link(
@@ -241,9 +239,7 @@ def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
         reset_for_replay(execution_id)
 
 
-def test_dynamodb_throttled_at_start_is_retried(
-    api: Api, stack: Stack, worker: Worker, inject_fault: Any
-) -> None:
+def test_dynamodb_throttled_at_start_is_retried(api: Api, stack: Stack, worker: Worker, inject_fault: Any) -> None:
     execution_id = api.submit().body["execution_id"]
     # Given DynamoDB throttles the runner's first conditional update
     with inject_fault("dynamodb", "UpdateItem", times=1, code="ProvisionedThroughputExceededException"):
@@ -301,9 +297,7 @@ def test_a_crash_between_the_result_and_the_status_reruns_into_the_same_object(
 
 
 def test_a_message_without_an_execution_id_is_reported_failed(stack: Stack, worker: Worker) -> None:
-    run = worker.invoke(
-        [sqs_record("not json", message_id="bad-1"), sqs_record('{"id": 1}', message_id="bad-2")]
-    )
+    run = worker.invoke([sqs_record("not json", message_id="bad-1"), sqs_record('{"id": 1}', message_id="bad-2")])
     assert sorted(run.failed_ids) == ["bad-1", "bad-2"]
 
 

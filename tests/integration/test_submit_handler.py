@@ -18,9 +18,7 @@ RUN = f"{API_PREFIX}/run"
 
 def test_submit_stores_a_queued_job_and_queues_only_its_id(api: Api, stack: Stack) -> None:
     # Given a valid request, When it is submitted
-    res = api.submit(
-        name="sma 5/20", parameters={"fast": 5, "slow": 20}, headers={"Origin": "https://app.example.com"}
-    )
+    res = api.submit(name="sma 5/20", parameters={"fast": 5, "slow": 20}, headers={"Origin": "https://app.example.com"})
 
     # Then 202 with the id and where to poll
     assert res.status == 202, res.body
@@ -90,9 +88,7 @@ def test_more_bars_than_the_cap_is_422_with_the_numbers(api: Api, stack: Stack) 
     assert "shorten the range or use a longer timeframe" in res.error["message"]
 
 
-def test_bar_cap_follows_the_max_bars_setting(
-    api: Api, stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bar_cap_follows_the_max_bars_setting(api: Api, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a deployment capped at 100 bars (a month of 1h AAPL bars is about 160)
     from backtest_service import settings, submission
 
@@ -213,9 +209,7 @@ def test_queue_unavailable_is_503_and_leaves_no_queued_job(api: Api, stack: Stac
     assert res.headers.get("Retry-After") == "5"
     # And the job it stored is FAILED (QueueUnavailable), not an orphan QUEUED one
     scan = stack.client("dynamodb").scan(TableName=stack.names.jobs_table)["Items"]
-    assert [(i["status"]["S"], i["error"]["M"]["type"]["S"]) for i in scan] == [
-        ("FAILED", "QueueUnavailable")
-    ]
+    assert [(i["status"]["S"], i["error"]["M"]["type"]["S"]) for i in scan] == [("FAILED", "QueueUnavailable")]
     # When the client retries with the same key once the queue is back
     retry = api.submit(headers={"Idempotency-Key": "retry-me"})
     # Then the retry is not answered from the failed attempt: a new job is queued

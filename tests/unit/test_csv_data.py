@@ -123,10 +123,7 @@ def test_blank_lines_are_skipped_and_lines_still_count():
     with pytest.raises(DataError) as err:
         read_csv_bars(text)
     assert err.value.line == 5 and "line 5" in str(err.value)
-    assert (
-        len(read_csv_bars(HEADER + "\n2024-01-02T14:30:00Z,1,1,1,1,1\n\n2024-01-02T14:31:00Z,1,1,1,1,1\n\n"))
-        == 2
-    )
+    assert len(read_csv_bars(HEADER + "\n2024-01-02T14:30:00Z,1,1,1,1,1\n\n2024-01-02T14:31:00Z,1,1,1,1,1\n\n")) == 2
 
 
 # --- inference -------------------------------------------------------------------------------------
@@ -141,9 +138,7 @@ def test_calendar_is_inferred_from_weekend_bars_unless_given():
     assert read_csv_bars(weekdays).timeframe == read_csv_bars(with_weekend).timeframe == "1d"
 
 
-@pytest.mark.parametrize(
-    ("timeframe", "expected"), [(tf, tf) for tf in ("1m", "5m", "15m", "1h", "4h", "1d")]
-)
+@pytest.mark.parametrize(("timeframe", "expected"), [(tf, tf) for tf in ("1m", "5m", "15m", "1h", "4h", "1d")])
 def test_timeframe_is_inferred_from_equity_session_bars(timeframe, expected):
     # Given a week of synthetic equity bars written out as CSV (sessions with overnight gaps)
     bars = load_bars("MSFT", timeframe, date(2024, 3, 4), date(2024, 3, 15))
@@ -233,9 +228,7 @@ def test_synthetic_bars_survive_a_csv_round_trip_and_aggregate_the_same():
         ),
         (csv_of("2024-01-02,1,1,1,1,1", "2024-01-03,1,1,1,1,-5"), 3, ["line 3", "'volume'", ">= 0, got -5"]),
         (
-            csv_of(
-                "2024-01-02T14:30Z,1,1,1,1,1", "2024-01-02T14:31Z,1,1,1,1,1", "2024-01-02 14:30,1,1,1,1,1"
-            ),
+            csv_of("2024-01-02T14:30Z,1,1,1,1,1", "2024-01-02T14:31Z,1,1,1,1,1", "2024-01-02 14:30,1,1,1,1,1"),
             4,
             ["duplicate time 2024-01-02T14:30:00+00:00", "lines 2 and 4"],
         ),

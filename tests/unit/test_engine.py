@@ -117,7 +117,9 @@ def test_user_csv_replaces_the_synthetic_data(tmp_path):
     rows = ["time,open,high,low,close,volume"]
     price = 100.0
     for day in range(60):
-        rows.append(f"{date.fromordinal(date(2024, 1, 1).toordinal() + day)},{price},{price + 2},{price - 2},{price + 1},1000")
+        rows.append(
+            f"{date.fromordinal(date(2024, 1, 1).toordinal() + day)},{price},{price + 2},{price - 2},{price + 1},1000"
+        )
         price += 1 if day % 7 else -5
     path = tmp_path / "prices.csv"
     path.write_text("\n".join(rows) + "\n")

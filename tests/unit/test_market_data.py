@@ -119,9 +119,7 @@ def test_a_sub_range_is_the_slice_of_a_longer_range(symbol, timeframe):
 @pytest.mark.parametrize("timeframe", list(TIMEFRAMES))
 def test_every_timeframe_is_aggregated_from_the_minutes(symbol, timeframe):
     minutes = minute_bars(symbol, date(2024, 10, 28), date(2024, 11, 6))  # across the November DST change
-    assert_same_bars(
-        aggregate(minutes, timeframe), load_bars(symbol, timeframe, date(2024, 10, 28), date(2024, 11, 6))
-    )
+    assert_same_bars(aggregate(minutes, timeframe), load_bars(symbol, timeframe, date(2024, 10, 28), date(2024, 11, 6)))
 
 
 @pytest.mark.parametrize("symbol", ["AMZN", "BTCUSD"])
@@ -139,13 +137,9 @@ def test_daily_bars_summarize_their_minutes(symbol):
     np.testing.assert_array_equal(daily.volume, days["volume"].sum().to_numpy())
     # and its time is the day's first minute: 09:30 New York for equities, UTC midnight for crypto
     first_minute = frame.index.to_series().groupby(frame.index.normalize()).first()
-    np.testing.assert_array_equal(
-        pd.DatetimeIndex(daily.times), pd.DatetimeIndex(first_minute).tz_localize(None)
-    )
+    np.testing.assert_array_equal(pd.DatetimeIndex(daily.times), pd.DatetimeIndex(first_minute).tz_localize(None))
     expected = time(9, 30) if symbol in EQUITIES else time(0, 0)
-    assert {t.time() for t in (new_york(daily) if symbol in EQUITIES else pd.DatetimeIndex(daily.times))} == {
-        expected
-    }
+    assert {t.time() for t in (new_york(daily) if symbol in EQUITIES else pd.DatetimeIndex(daily.times))} == {expected}
 
 
 def test_equity_buckets_are_anchored_at_the_session_open():
@@ -180,11 +174,7 @@ def test_equity_sessions_follow_new_york_time_across_dst(friday, monday):
     # Every minute is inside 09:30-16:00 New York, 390 per session, one session per weekday
     assert ((local.time >= time(9, 30)) & (local.time < time(16, 0))).all()
     assert len(bars) == 2 * 390 and sorted(set(local.date)) == [friday, monday]
-    assert (
-        local[0].time() == time(9, 30)
-        and local[390].time() == time(9, 30)
-        and local[-1].time() == time(15, 59)
-    )
+    assert local[0].time() == time(9, 30) and local[390].time() == time(9, 30) and local[-1].time() == time(15, 59)
     # In UTC the session moved by an hour over the weekend
     utc_open = [pd.Timestamp(bars.times[0]).hour, pd.Timestamp(bars.times[390]).hour]
     assert abs(utc_open[0] - utc_open[1]) == 1
@@ -255,9 +245,7 @@ def test_price_is_anchored_at_the_reference_and_volatility_and_drift_follow_the_
     i = int(np.searchsorted(path.ordinals, date(2021, 5, 1).toordinal() - date(1970, 1, 1).toordinal()))
     np.testing.assert_allclose(month.close, np.exp(path.close_log[i : i + len(month)]), atol=0.005)
     returns = np.diff(path.close_log)
-    assert returns.std(ddof=1) * np.sqrt(spec.periods_per_year) == pytest.approx(
-        spec.annual_volatility, rel=0.02
-    )
+    assert returns.std(ddof=1) * np.sqrt(spec.periods_per_year) == pytest.approx(spec.annual_volatility, rel=0.02)
     assert returns.mean() * spec.periods_per_year == pytest.approx(spec.annual_drift, abs=0.02)
 
 
@@ -351,9 +339,7 @@ def test_custom_minute_bars_aggregate_by_day_and_calendar():
     )
     n = len(times)
     price = 100 + np.arange(n, dtype=float)
-    bars = Bars(
-        "XYZ", "1m", times, price, price + 1, price - 1, price + 0.5, np.ones(n), periods_per_year=252
-    )
+    bars = Bars("XYZ", "1m", times, price, price + 1, price - 1, price + 0.5, np.ones(n), periods_per_year=252)
     hourly = aggregate(bars, "1h")
     # Then buckets start at each day's first bar and never span days
     assert [str(t)[:16] for t in hourly.times] == [

@@ -67,11 +67,7 @@ def _trades(
     sizes = np.asarray(size if size is not None else [1.0] * n, dtype=np.float64)
     prices = np.asarray(entry_price if entry_price is not None else [100.0] * n, dtype=np.float64)
     pnl_arr = np.asarray(pnl, dtype=np.float64)
-    ret = (
-        np.asarray(return_pct, dtype=np.float64)
-        if return_pct is not None
-        else pnl_arr / (sizes * prices) * 100
-    )
+    ret = np.asarray(return_pct, dtype=np.float64) if return_pct is not None else pnl_arr / (sizes * prices) * 100
     return TradeRecords(
         entry_bar=entry,
         exit_bar=exit_,
@@ -176,15 +172,11 @@ def test_three_days_golden_values() -> None:
     values, notes = compute_metrics(inputs)
     # Then daily returns are +10%, −10%, +10%
     labels, r = daily_returns(inputs.times, inputs.equity, 100.0)
-    assert labels.tolist() == list(
-        np.array(["2024-01-01", "2024-01-02", "2024-01-03"], dtype="datetime64[D]")
-    )
+    assert labels.tolist() == list(np.array(["2024-01-01", "2024-01-02", "2024-01-03"], dtype="datetime64[D]"))
     assert r == pytest.approx([0.1, -0.1, 0.1], rel=1e-12)
     mean, std = 1 / 30, math.sqrt(1 / 75)  # deviations 1/15, −2/15, 1/15 → Σ² = 6/225, /(3 − 1)
     assert values["sharpe_ratio"] == pytest.approx(mean / std * math.sqrt(252), rel=REL)
-    assert values["sortino_ratio"] == pytest.approx(
-        mean * 252 / (math.sqrt(0.01 / 3) * math.sqrt(252)), rel=REL
-    )
+    assert values["sortino_ratio"] == pytest.approx(mean * 252 / (math.sqrt(0.01 / 3) * math.sqrt(252)), rel=REL)
     assert values["volatility_percent"] == pytest.approx(std * math.sqrt(252) * 100, rel=REL)
     assert values["max_drawdown_percent"] == pytest.approx(-10.0, rel=REL)
     assert values["max_drawdown"] == pytest.approx(-11.0, rel=REL)
@@ -291,9 +283,7 @@ def test_trade_statistics_golden_values() -> None:
     times = np.datetime64("2024-01-01T00:00", "ns") + np.arange(48) * np.timedelta64(1, "h")
     trades = _trades(pnl, entry, exit_, side, sizes, prices, ret)
     # When
-    values, notes = compute_metrics(
-        _inputs(np.full(48, 1000.0), times=times, initial_capital=1000.0, trades=trades)
-    )
+    values, notes = compute_metrics(_inputs(np.full(48, 1000.0), times=times, initial_capital=1000.0, trades=trades))
     # Then
     n, wins, losses = 8, [100.0, 200.0, 75.0, 50.0], [-50.0, -25.0, -25.0]
     assert values["total_trades"] == n
@@ -312,9 +302,7 @@ def test_trade_statistics_golden_values() -> None:
     payoff = 106.25 / (100.0 / 3)
     assert values["payoff_ratio"] == pytest.approx(payoff, rel=REL)
     assert values["kelly_criterion"] == pytest.approx(0.5 - 0.5 / payoff, rel=REL)
-    assert values["sqn"] == pytest.approx(
-        math.sqrt(n) * statistics.mean(pnl) / statistics.stdev(pnl), rel=REL
-    )
+    assert values["sqn"] == pytest.approx(math.sqrt(n) * statistics.mean(pnl) / statistics.stdev(pnl), rel=REL)
     assert values["max_consecutive_wins"] == 2  # the breakeven trade breaks W W _ W
     assert values["max_consecutive_losses"] == 3
     assert values["avg_trade_return_percent"] == pytest.approx(statistics.mean(ret), rel=REL)
@@ -338,9 +326,7 @@ def random_run() -> tuple[MetricInputs, pd.Series, pd.Series]:
     gaps = rng.choice([15, 60, 240, 900, 3000], size=3000, p=[0.4, 0.3, 0.2, 0.07, 0.03])
     times = np.datetime64("2023-01-02T14:30", "ns") + np.cumsum(gaps) * np.timedelta64(1, "m")
     close = 100 * np.exp(np.cumsum(rng.normal(0.0002, 0.01, times.shape[0])))
-    equity = 10_000 * np.exp(
-        np.cumsum(0.4 * np.diff(np.log(close), prepend=np.log(100)) + rng.normal(0, 0.004, 3000))
-    )
+    equity = 10_000 * np.exp(np.cumsum(0.4 * np.diff(np.log(close), prepend=np.log(100)) + rng.normal(0, 0.004, 3000)))
     inputs = _inputs(equity, times=times, close=close, initial_capital=10_000.0, periods_per_year=365)
     idx = pd.DatetimeIndex(times)
     return inputs, pd.Series(equity, index=idx), pd.Series(close, index=idx)
@@ -398,9 +384,7 @@ def test_alpha_beta_match_pandas(random_run: tuple[MetricInputs, pd.Series, pd.S
     assert 0.2 < beta < 0.6  # the equity was built with 0.4 × the close's moves
     assert values["beta"] == pytest.approx(beta, rel=REL)
     assert values["alpha_percent"] == pytest.approx((r.mean() - beta * b.mean()) * 365 * 100, rel=REL)
-    assert values["buy_and_hold_return_percent"] == pytest.approx(
-        (close.iloc[-1] / close.iloc[0] - 1) * 100, rel=REL
-    )
+    assert values["buy_and_hold_return_percent"] == pytest.approx((close.iloc[-1] / close.iloc[0] - 1) * 100, rel=REL)
 
 
 # ---- edge cases: never NaN or infinite, a note for every None -------------------------------------
@@ -449,11 +433,7 @@ def test_edge_case_values() -> None:
     v, n = compute_metrics(cases["flat_equity"])
     assert v["sharpe_ratio"] is None and "zero volatility" in n["sharpe_ratio"]
     assert v["sortino_ratio"] is None and v["calmar_ratio"] is None and v["recovery_factor"] is None
-    assert (
-        v["max_drawdown"] == 0.0
-        and v["avg_drawdown_percent"] == 0.0
-        and v["max_drawdown_duration_days"] == 0.0
-    )
+    assert v["max_drawdown"] == 0.0 and v["avg_drawdown_percent"] == 0.0 and v["max_drawdown_duration_days"] == 0.0
     assert v["cagr_percent"] == 0.0 and v["volatility_percent"] is None
 
     v, n = compute_metrics(cases["all_winning"])

@@ -24,9 +24,7 @@ def random_walk_bars(n: int = 600, seed: int = 7) -> Bars:
     high = np.maximum(open_, close) * 1.003
     low = np.minimum(open_, close) * 0.997
     times = np.datetime64("2024-01-01T00:00") + np.arange(n) * np.timedelta64(1, "h")
-    return Bars(
-        "TEST", "1h", times.astype("datetime64[ns]"), open_, high, low, close, np.full(n, 1000.0), 1.0, 365
-    )
+    return Bars("TEST", "1h", times.astype("datetime64[ns]"), open_, high, low, close, np.full(n, 1000.0), 1.0, 365)
 
 
 def backtest(code: str, bars: Bars | None = None, **params):

@@ -33,11 +33,7 @@ class SymbolSpec:
 
     @property
     def session(self) -> str:
-        return (
-            "09:30-16:00 America/New_York, weekdays"
-            if self.calendar == "XNYS"
-            else "00:00-24:00 UTC, every day"
-        )
+        return "09:30-16:00 America/New_York, weekdays" if self.calendar == "XNYS" else "00:00-24:00 UTC, every day"
 
     @property
     def minutes_per_day(self) -> int:
@@ -52,12 +48,8 @@ SYMBOLS: dict[str, SymbolSpec] = {
         SymbolSpec("MSFT", "Microsoft Corporation", "equity", "XNYS", 1, 252, 240.0, 0.27, 0.14, 28e6, 4.0),
         SymbolSpec("TSLA", "Tesla, Inc.", "equity", "XNYS", 1, 252, 110.0, 0.60, 0.10, 120e6, 3.5),
         SymbolSpec("AMZN", "Amazon.com, Inc.", "equity", "XNYS", 1, 252, 85.0, 0.35, 0.12, 65e6, 4.0),
-        SymbolSpec(
-            "BTCUSD", "Bitcoin / US dollar", "crypto", "24/7", 0.00001, 365, 16600.0, 0.60, 0.20, 25000.0, 3.0
-        ),
-        SymbolSpec(
-            "ETHUSD", "Ether / US dollar", "crypto", "24/7", 0.0001, 365, 1200.0, 0.75, 0.20, 350000.0, 3.0
-        ),
+        SymbolSpec("BTCUSD", "Bitcoin / US dollar", "crypto", "24/7", 0.00001, 365, 16600.0, 0.60, 0.20, 25000.0, 3.0),
+        SymbolSpec("ETHUSD", "Ether / US dollar", "crypto", "24/7", 0.0001, 365, 1200.0, 0.75, 0.20, 350000.0, 3.0),
     )
 }
 

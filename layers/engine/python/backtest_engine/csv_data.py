@@ -76,10 +76,7 @@ def read_csv_bars(
     frame = _read(source)
     columns = _columns(frame)
     lines = np.arange(len(frame), dtype=np.int64) + 2  # the header is line 1
-    text = {
-        name: frame[col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-        for name, col in columns.items()
-    }
+    text = {name: frame[col].fillna("").astype(str).str.strip().to_numpy(dtype=object) for name, col in columns.items()}
 
     blank = np.ones(len(frame), dtype=bool)
     for col in frame.columns:
@@ -94,9 +91,7 @@ def read_csv_bars(
     if "clock" in text:  # separate date and time-of-day columns
         _check_present(text["time"], lines, columns["time"])
         _check_present(text["clock"], lines, columns["clock"])
-        text["time"] = np.array(
-            [f"{d} {t}" for d, t in zip(text["time"], text["clock"], strict=True)], dtype=object
-        )
+        text["time"] = np.array([f"{d} {t}" for d, t in zip(text["time"], text["clock"], strict=True)], dtype=object)
     times = _parse_times(text["time"], lines, columns["time"])
     values = {name: _parse_numbers(text[name], lines, columns[name]) for name in VALUE_COLUMNS}
     _check_bars(values, lines, columns)
@@ -224,9 +219,7 @@ def _parse_times(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray
         implausible = np.flatnonzero((ns < _MIN_NS) | (ns >= _MAX_NS))
     else:
         try:
-            parsed = pd.to_datetime(
-                pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce"
-            )
+            parsed = pd.to_datetime(pd.Series(text, dtype=object), utc=True, format="ISO8601", errors="coerce")
         except (OverflowError, pd.errors.OutOfBoundsDatetime, ValueError):
             parsed = _parse_one_by_one(text)
         nat = np.flatnonzero(parsed.isna().to_numpy())
@@ -237,9 +230,7 @@ def _parse_times(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray
         if not len(implausible):
             ns = parsed.dt.as_unit("ns").to_numpy(dtype="datetime64[ns]").astype(np.int64)
     if len(implausible):
-        _fail(
-            implausible, lines, column, f"{text[implausible[0]]!r} is outside the supported years 1900-2199"
-        )
+        _fail(implausible, lines, column, f"{text[implausible[0]]!r} is outside the supported years 1900-2199")
     return ns
 
 

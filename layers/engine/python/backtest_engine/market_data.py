@@ -199,9 +199,7 @@ def _session_range(spec: SymbolSpec, start: object, end: object) -> tuple[int, i
     lo = int(np.searchsorted(ordinals, start_d.toordinal() - _EPOCH_ORDINAL, side="left"))
     hi = int(np.searchsorted(ordinals, end_d.toordinal() - _EPOCH_ORDINAL, side="right"))
     if hi <= lo:
-        raise UserInputError(
-            f"no {spec.symbol} session between {start_d} and {end_d}: equities trade on weekdays only"
-        )
+        raise UserInputError(f"no {spec.symbol} session between {start_d} and {end_d}: equities trade on weekdays only")
     return lo, hi
 
 
@@ -289,9 +287,7 @@ def _daily_path(symbol: str) -> _DailyPath:
     shocks_per_day = 2 if equity else 1
     c = _candidates(n * shocks_per_day)
     u = _uniform(_raw(_seed(symbol, "daily"), 2 * c)).reshape(2, 1, c)
-    z = np.clip(
-        _student_t(u[0], u[1], n * shocks_per_day, spec.tail_dof)[0], -_DAILY_SHOCK_CLIP, _DAILY_SHOCK_CLIP
-    )
+    z = np.clip(_student_t(u[0], u[1], n * shocks_per_day, spec.tail_dof)[0], -_DAILY_SHOCK_CLIP, _DAILY_SHOCK_CLIP)
     z_intra = z[:n].tolist()
     z_gap = z[n:].tolist() if equity else [0.0] * n
 
@@ -384,9 +380,7 @@ def _minute_chunk(spec: SymbolSpec, path: _DailyPath, lo: int, hi: int) -> tuple
         raw[row] = _raw(_seed(spec.symbol, day.isoformat()), raw.shape[1])
     u = _uniform(raw)
     del raw
-    shocks = np.clip(
-        _student_t(u[:, :c], u[:, c : 2 * c], m, spec.tail_dof), -_MINUTE_SHOCK_CLIP, _MINUTE_SHOCK_CLIP
-    )
+    shocks = np.clip(_student_t(u[:, :c], u[:, c : 2 * c], m, spec.tail_dof), -_MINUTE_SHOCK_CLIP, _MINUTE_SHOCK_CLIP)
     u_high, u_low, u_vol = u[:, 2 * c : 2 * c + m], u[:, 2 * c + m : 2 * c + 2 * m], u[:, 2 * c + 2 * m :]
 
     sd_weight, cum_share, vol_weight = _profiles(spec.calendar, m)

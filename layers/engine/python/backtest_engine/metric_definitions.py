@@ -265,8 +265,7 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
     _D(
         "calmar_ratio",
         "Calmar Ratio",
-        "CAGR per unit of maximum drawdown, both as fractions. Null when CAGR is null or there is no "
-        "drawdown.",
+        "CAGR per unit of maximum drawdown, both as fractions. Null when CAGR is null or there is no drawdown.",
         "(cagr_percent / 100) / |max_drawdown_percent / 100|",
         "ratio",
         True,
@@ -275,8 +274,7 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
     _D(
         "omega_ratio",
         "Omega Ratio",
-        "Sum of daily gains over sum of daily losses (threshold 0). Null with fewer than 2 days or no "
-        "losing day.",
+        "Sum of daily gains over sum of daily losses (threshold 0). Null with fewer than 2 days or no losing day.",
         "Σ max(r, 0) / Σ max(−r, 0)",
         "ratio",
         True,
@@ -516,8 +514,7 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
     _D(
         "kelly_criterion",
         "Kelly Criterion",
-        "Fraction of capital the Kelly formula would stake per trade. Null without winning or without "
-        "losing trades.",
+        "Fraction of capital the Kelly formula would stake per trade. Null without winning or without losing trades.",
         "W − (1 − W) / R, W = win_rate / 100, R = avg_win / |avg_loss|",
         "fraction",
         True,

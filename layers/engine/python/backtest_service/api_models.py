@@ -86,13 +86,9 @@ class JobStatus(BaseModel):
     error: JobError | None = None
     results_url: Annotated[
         str | None,
-        Field(
-            description="Presigned link to the full result JSON (trades, equity curve, logs); SUCCEEDED only."
-        ),
+        Field(description="Presigned link to the full result JSON (trades, equity curve, logs); SUCCEEDED only."),
     ] = None
-    results_url_expires_in: Annotated[
-        int | None, Field(description="Seconds the results_url stays valid.")
-    ] = None
+    results_url_expires_in: Annotated[int | None, Field(description="Seconds the results_url stays valid.")] = None
 
 
 class JobSummary(BaseModel):

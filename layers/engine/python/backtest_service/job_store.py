@@ -223,11 +223,7 @@ class JobStore:
                 raise JobNotFound(execution_id) from None
             raise ReplayRefused(
                 f"backtest {execution_id} is {job.status}"
-                + (
-                    " after a strategy fault (a replay would fail the same way)"
-                    if job.status is Status.FAILED
-                    else ""
-                )
+                + (" after a strategy fault (a replay would fail the same way)" if job.status is Status.FAILED else "")
                 + "; only a dead-lettered FAILED job can be replayed"
             ) from None
         return JobRecord.model_validate(deserialize_item(out["Attributes"]))
@@ -243,9 +239,7 @@ class JobStore:
     def get(self, execution_id: str) -> JobRecord | None:
         if not is_valid_execution_id(execution_id):
             return None
-        out = self.client.get_item(
-            TableName=self.table_name, Key=self._key(execution_id), ConsistentRead=True
-        )
+        out = self.client.get_item(TableName=self.table_name, Key=self._key(execution_id), ConsistentRead=True)
         item = out.get("Item")
         return JobRecord.model_validate(deserialize_item(item)) if item else None
 

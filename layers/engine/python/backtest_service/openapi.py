@@ -146,9 +146,7 @@ def serve_swagger_ui(app: APIGatewayRestResolver, *, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="write both committed copies")
     group.add_argument("--check", action="store_true", help="exit 1 if a committed copy is stale")
@@ -160,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}", file=sys.stderr)
         return 0
     if args.check:
-        stale = [
-            str(p) for p in (ROOT_COPY, PACKAGED_COPY) if not p.is_file() or p.read_text("utf-8") != text
-        ]
+        stale = [str(p) for p in (ROOT_COPY, PACKAGED_COPY) if not p.is_file() or p.read_text("utf-8") != text]
         if stale:
             print(f"stale: {', '.join(stale)}; run: {REGENERATE}", file=sys.stderr)
             return 1

@@ -43,9 +43,7 @@ def market_data(*, max_bars: int) -> SymbolsResponse:
 
 @cache
 def metric_catalog() -> MetricDefinitionsResponse:
-    return MetricDefinitionsResponse(
-        metrics=[MetricDefinition.model_validate(d) for d in metric_definitions()]
-    )
+    return MetricDefinitionsResponse(metrics=[MetricDefinition.model_validate(d) for d in metric_definitions()])
 
 
 def health(*, service: str, version: str) -> HealthResponse:

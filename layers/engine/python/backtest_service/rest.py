@@ -6,6 +6,7 @@ shape for every failure: `{"success": false, "error": {"type", "message", "field
 | body is not JSON                         | 400    | InvalidJSON                     |
 | pydantic validation (body, query, path)  | 422    | ValidationError (names field)   |
 | unsupported Content-Type                 | 415    | UnsupportedContentType          |
+| body not UTF-8                           | 400    | InvalidJSON                     |
 | `backtest_engine` UserInputError         | 400    | its code (StrategyCompileError…) |
 | `errors.ServiceError` subclasses         | their `status` (401, 404, 400, 413, 422, 503) |
 | Idempotency-Key reused with another body | 422    | IdempotencyKeyReused            |
@@ -39,9 +40,7 @@ from backtest_service.identity import Caller, caller_from_event
 from backtest_service.observability import logger
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-CORS = CORSConfig(
-    allow_origin="*", allow_headers=["Authorization", "Content-Type", IDEMPOTENCY_HEADER], max_age=600
-)
+CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", IDEMPOTENCY_HEADER], max_age=600)
 
 # OpenAPI `responses=` entries for the error statuses a route may answer.
 _ERROR_DESCRIPTIONS = {
@@ -121,6 +120,17 @@ def create_resolver() -> APIGatewayRestResolver:
             "UnsupportedContentType",
             "send the body as JSON with Content-Type: application/json",
         )
+
+    @app.exception_handler(ValueError)
+    def _unreadable_body(exc: ValueError) -> Response:
+        # Raised by powertools while it reads the body, before any route code: a form or multipart body
+        # it cannot parse (no boundary), or bytes that are not UTF-8. Anything else is a bug.
+        content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+        if content_type and not content_type.startswith(content_types.APPLICATION_JSON):
+            return _content_type(RequestUnsupportedContentType(str(exc), errors=[]))
+        if isinstance(exc, UnicodeDecodeError):
+            return json_error(400, "InvalidJSON", "the request body is not UTF-8 text; send it as JSON in UTF-8")
+        return _bug(exc)
 
     @app.exception_handler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:

@@ -145,9 +145,7 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
         return Outcome.SKIPPED
     metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=run_ms)
-    metrics.add_metric(
-        name="BarsProcessed", unit=MetricUnit.Count, value=result.market_data_stats.data_points
-    )
+    metrics.add_metric(name="BarsProcessed", unit=MetricUnit.Count, value=result.market_data_stats.data_points)
     logger.info("job succeeded", extra={"run_ms": round(run_ms, 1), "result_key": key})
     return Outcome.SUCCEEDED
 

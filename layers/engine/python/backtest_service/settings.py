@@ -41,9 +41,7 @@ class Settings(BaseModel):
     results_bucket: Annotated[
         str, Field(validation_alias=Env.RESULTS_BUCKET, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     ]
-    job_ttl_days: Annotated[int, Field(validation_alias=Env.JOB_TTL_DAYS, ge=1, le=3650)] = (
-        topology.JOB_TTL_DAYS
-    )
+    job_ttl_days: Annotated[int, Field(validation_alias=Env.JOB_TTL_DAYS, ge=1, le=3650)] = topology.JOB_TTL_DAYS
     max_receive_count: Annotated[int, Field(validation_alias=Env.MAX_RECEIVE_COUNT, ge=1, le=1000)] = (
         topology.JOBS_QUEUE.max_receive_count
     )
@@ -57,9 +55,7 @@ class Settings(BaseModel):
         float, Field(validation_alias=Env.STRATEGY_CPU_SECONDS, gt=0, le=MAX_STRATEGY_SECONDS)
     ] = 60.0
     strategy_memory_mb: Annotated[int, Field(validation_alias=Env.STRATEGY_MEMORY_MB, ge=64, le=10240)] = 1536
-    service_version: Annotated[str, Field(validation_alias=Env.SERVICE_VERSION, min_length=1)] = (
-        ENGINE_VERSION
-    )
+    service_version: Annotated[str, Field(validation_alias=Env.SERVICE_VERSION, min_length=1)] = ENGINE_VERSION
     service_name: Annotated[str, Field(validation_alias=Env.POWERTOOLS_SERVICE_NAME, min_length=1)] = (
         topology.SERVICE_NAME
     )

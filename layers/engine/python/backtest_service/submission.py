@@ -39,7 +39,7 @@ from backtest_engine.models import MAX_CODE_BYTES, BacktestRequest
 from backtest_engine.sandbox import compile_strategy
 from backtest_service import clients
 from backtest_service.api_models import SubmitResponse
-from backtest_service.errors import CodeTooLarge, QueueUnavailable, invalid_from_errors
+from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, invalid_from_errors
 from backtest_service.job_queue import JobQueue, default_job_queue
 from backtest_service.job_store import JobStore, default_job_store
 from backtest_service.jobs import QUEUE_UNAVAILABLE, JobRecord, Status, iso, utc_now
@@ -81,9 +81,7 @@ def default_deps() -> SubmitDeps:
         settings=settings,
         jobs=default_job_store(),
         queue=default_job_queue(),
-        idempotency=DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=clients.dynamodb()
-        ),
+        idempotency=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=clients.dynamodb()),
     )
 
 
@@ -95,6 +93,11 @@ def register_lambda_context(context: Any) -> None:
 def validate_request(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> BacktestRequest:
     """The request with every check of `BacktestRequest` under this deployment's bar cap."""
     data = body.model_dump() if isinstance(body, BaseModel) else dict(body)
+    if (where := _not_unicode_text(data)) is not None:  # DynamoDB stores UTF-8: refuse, never a 5xx
+        raise RequestInvalid(
+            f"{where} contains a lone surrogate (\\ud800-\\udfff), which is not Unicode text; remove it",
+            field=where,
+        )
     code = data.get("strategy_code")
     if isinstance(code, str) and (size := len(code.encode("utf-8"))) > MAX_CODE_BYTES:
         raise CodeTooLarge(
@@ -106,6 +109,24 @@ def validate_request(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> B
         return BacktestRequest.model_validate(data, context={"max_bars": max_bars})
     except ValidationError as exc:
         raise invalid_from_errors(exc.errors()) from None
+
+
+def _not_unicode_text(value: Any, where: str = "") -> str | None:
+    """The dotted field of the first string (key or value) that cannot be encoded as UTF-8, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "body"
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if _not_unicode_text(key) is not None:
+                return where or "body"
+            found = _not_unicode_text(item, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+    return None
 
 
 def submit_backtest(
