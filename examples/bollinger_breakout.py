@@ -5,7 +5,7 @@ exit when it falls back below the middle band. NaN keeps the previous target."""
 def generate_signals(data, params):
     close = data.close.values
     period = int(params.get("period", 20))
-    upper, middle, _lower = talib.BBANDS(close, timeperiod=period, nbdevup=2.0, nbdevdn=2.0)
+    upper, middle, lower = talib.BBANDS(close, timeperiod=period, nbdevup=2.0, nbdevdn=2.0)
     signals = np.full(len(close), np.nan)
     signals[close > upper] = 1.0
     signals[close < middle] = 0.0

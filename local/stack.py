@@ -347,6 +347,7 @@ class LocalStack:
 
             _clear_service_caches()
             clients.reset_clients()
+            _drop_unpublished_metrics()  # nothing collected here may leak into whatever runs next
         except ImportError:  # pragma: no cover - interpreter shutdown
             pass
         self._started = False
