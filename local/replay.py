@@ -357,10 +357,7 @@ def replay(
         if not batch:
             break
         for message in batch:
-            try:
-                execution_id: str | None = decode_message(message.get("Body", ""))
-            except InvalidMessage:
-                execution_id = None
+            execution_id = _execution_id(message)
             if selected and execution_id not in wanted:
                 held.append(message)
                 continue
@@ -468,7 +465,7 @@ def _apply(
                 out(f"  moved    {item.execution_id}")
             return
         # The released messages are visible again: take them back one by one.
-        replays = _receive_again(target, {p.execution_id for p in replays}, fallback)
+        replays = _receive_again(target, {p.execution_id for p in replays})
 
     summary.method = fallback.method
     for item in replays:
@@ -480,7 +477,15 @@ def _apply(
             _record(item, summary)
 
 
-def _receive_again(target: ReplayTarget, ids: set[str | None], fallback: ReceiveSendDeleteMover) -> list[_Planned]:
+def _execution_id(message: MessageTypeDef) -> str | None:
+    """The execution id a DLQ message carries, or None for a message that is not one of ours."""
+    try:
+        return decode_message(message.get("Body", ""))
+    except InvalidMessage:
+        return None
+
+
+def _receive_again(target: ReplayTarget, ids: set[str | None]) -> list[_Planned]:
     found: list[_Planned] = []
     others: list[MessageTypeDef] = []
     while True:
@@ -488,10 +493,7 @@ def _receive_again(target: ReplayTarget, ids: set[str | None], fallback: Receive
         if not batch:
             break
         for message in batch:
-            try:
-                execution_id: str | None = decode_message(message.get("Body", ""))
-            except InvalidMessage:
-                execution_id = None
+            execution_id = _execution_id(message)
             if execution_id in ids:
                 found.append(_Planned(message, execution_id, REPLAY))
             else:
