@@ -35,6 +35,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from local.cold_start import lambda_like_env, probe_command
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 PY = sys.executable
@@ -243,15 +245,6 @@ def memory(work: Path) -> dict[str, Any]:
 
 # ---- handler imports ------------------------------------------------------------------------------------
 
-_PROBE = """
-import importlib.util, json, sys, time
-t0 = time.perf_counter()
-spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-elapsed = time.perf_counter() - t0
-print(json.dumps({"ms": elapsed * 1000, "numpy": "numpy" in sys.modules, "pandas": "pandas" in sys.modules}))
-"""
 HANDLERS = ("submit", "status", "symbols", "run_backtest")
 HANDLER_RUNS = 5
 
@@ -273,29 +266,15 @@ def import_profile(cmd: list[str], env: dict[str, str], top: int = 6) -> list[tu
 def handler_imports(work: Path) -> dict[str, Any]:
     """As tests/integration/test_handler_cold_start.py probes them: the functions' variables, fake
     credentials, no POWERTOOLS_* (so POWERTOOLS_TRACE_DISABLED is unset and the tracer is real)."""
-    env = {k: v for k, v in cold_env(work / "pycache").items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env.update(
-        {
-            "JOBS_TABLE_NAME": "jobs",
-            "IDEMPOTENCY_TABLE_NAME": "idempotency",
-            "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
-            "RESULTS_BUCKET_NAME": "results-bucket",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_LAMBDA_FUNCTION_NAME": "bench-cold-start",
-        }
-    )
+    env = lambda_like_env(cold_env(work / "pycache"))
     results: dict[str, Any] = {}
     for name in HANDLERS:
-        path = REPO / "functions" / name / "handler.py"
-        cmd = [PY, "-c", _PROBE, str(path)]
+        cmd = probe_command(name, PY)
         runs = []
         for k in range(HANDLER_RUNS + 1):  # the first run primes the byte-code cache
             out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
             if out.returncode != 0:
-                raise RuntimeError(f"importing {path} failed: {out.stderr[-2000:]}")
+                raise RuntimeError(f"importing functions/{name}/handler.py failed: {out.stderr[-2000:]}")
             if k:
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         results[name] = {
