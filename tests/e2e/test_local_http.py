@@ -47,19 +47,13 @@ def _result_objects(server: LocalServer, execution_id: str) -> list[str]:
 
 def _owner_items(server: LocalServer, user: str) -> list[dict[str, Any]]:
     dynamodb = server.stack.client("dynamodb")
-    items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": server.stack.resources.jobs_table,
         "FilterExpression": "#o = :owner",
         "ExpressionAttributeNames": {"#o": "owner"},
         "ExpressionAttributeValues": {":owner": {"S": f"cognito:{user}"}},
     }
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items += page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [item for page in dynamodb.get_paginator("scan").paginate(**kwargs) for item in page.get("Items", [])]
 
 
 def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, e2e_server: LocalServer) -> None:

@@ -46,18 +46,12 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _scan(server: LocalServer) -> list[dict[str, Any]]:
     dynamodb = server.stack.client("dynamodb")
-    items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
         "TableName": server.stack.resources.jobs_table,
         "ProjectionExpression": "execution_id, #s, #o, #n, attempts",
         "ExpressionAttributeNames": {"#s": "status", "#o": "owner", "#n": "name"},
     }
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items += page.get("Items", [])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [item for page in dynamodb.get_paginator("scan").paginate(**kwargs) for item in page.get("Items", [])]
 
 
 def _result_keys(server: LocalServer) -> list[str]:
