@@ -33,8 +33,9 @@ class Bars:
     def __len__(self) -> int:
         return int(self.close.shape[0])
 
-    def to_frame(self) -> pd.DataFrame:
-        """A DataFrame indexed by UTC time with columns open, high, low, close, volume (no copies)."""
+    def to_frame(self, copy: bool = False) -> pd.DataFrame:
+        """A DataFrame indexed by UTC time with columns open, high, low, close, volume (the arrays themselves,
+        or, with `copy`, a writable copy of them)."""
         index = pd.DatetimeIndex(self.times, name="time").tz_localize("UTC")
         return pd.DataFrame(
             {
@@ -45,7 +46,7 @@ class Bars:
                 "volume": self.volume,
             },
             index=index,
-            copy=False,
+            copy=copy,
         )
 
     def slice(self, start: int, stop: int) -> Bars:

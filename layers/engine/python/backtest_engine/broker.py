@@ -34,6 +34,9 @@ import numpy as np
 
 from backtest_engine.metrics import TradeRecords
 
+OrderKind = Literal["target", "units", "fraction", "stops"]
+ORDER_KINDS: tuple[OrderKind, ...] = ("target", "units", "fraction", "stops")
+ORDER_KIND_CODES: dict[str, int] = {kind: code for code, kind in enumerate(ORDER_KINDS)}
 ExitReason = Literal["signal", "stop_loss", "take_profit", "end_of_data"]
 EXIT_REASONS: tuple[ExitReason, ...] = ("signal", "stop_loss", "take_profit", "end_of_data")
 _REASON_CODE = {reason: code for code, reason in enumerate(EXIT_REASONS)}
@@ -57,7 +60,7 @@ class Order:
     (value = signed units), "fraction" (value = signed fraction of equity) or "stops" (move the
     position's stop-loss / take-profit; value unused)."""
 
-    kind: Literal["target", "units", "fraction", "stops"]
+    kind: OrderKind
     value: float
     sl: float | None = None
     tp: float | None = None
@@ -372,3 +375,98 @@ def simulate_target_fills(
             continue  # flat already (a flat position is exactly 0.0): to_target would not trade
         to_target(target, bar, price)
     return broker.fills()
+
+
+# ---- event style on the trusted side ---------------------------------------------------------------
+
+_STOP_SCAN_CHUNK = 1 << 16
+
+
+def validate_orders(orders: np.ndarray, n: int) -> None:
+    """Raise ValueError unless `orders` (`wire.ORDER_DTYPE` records from a sandbox child) are what the runtime
+    can have produced: fill bars in [0, n) in order, known kinds, finite values in their ranges, stops that
+    are positive prices or NaN."""
+    if orders.shape[0] == 0:
+        return
+    bar, kind, value, sl, tp = (orders[name] for name in ("bar", "kind", "value", "sl", "tp"))
+    problems = []
+    if bar[0] < 0 or bar[-1] >= n or bool((np.diff(bar) < 0).any()):
+        problems.append("fill bars out of range or out of order")
+    if bool((kind >= len(ORDER_KINDS)).any()):
+        problems.append("an unknown order kind")
+    if not bool(np.isfinite(value).all()):
+        problems.append("a non-finite order value")
+    magnitude = np.abs(value)
+    if bool((magnitude[kind == 0] > 1.0).any()):
+        problems.append("a target exposure outside [-1, 1]")
+    fractions = magnitude[kind == 2]
+    if bool((magnitude[kind == 1] < 1.0).any()) or bool(((fractions <= 0) | (fractions >= 1)).any()):
+        problems.append("an order size outside its range")
+    for prices in (sl, tp):
+        if bool((~np.isnan(prices) & ~(np.isfinite(prices) & (prices > 0))).any()):
+            problems.append("a stop that is not a positive price")
+            break
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def replay_orders(
+    orders: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    initial_capital: float,
+    costs: Costs,
+) -> Fills:
+    """The event style on the trusted side: the orders a strategy placed (validated by `validate_orders`),
+    executed at their bars' opens, with stops and targets checked on every bar in between, exactly as the
+    runtime's bar loop does — but with numpy over the bars where no order fills instead of a Python loop."""
+    broker = Broker(initial_capital, costs, open_, close)
+    n = close.shape[0]
+    bars = orders["bar"].tolist()
+    kinds = orders["kind"].tolist()
+    values = orders["value"].tolist()
+    sls = orders["sl"].tolist()
+    tps = orders["tp"].tolist()
+    m = len(bars)
+    k = 0
+    i = 0  # the first bar not yet processed
+    while i < n:
+        next_fill = bars[k] if k < m else n
+        if next_fill > i and (broker.sl is not None or broker.tp is not None) and broker.position != 0.0:
+            hit = _first_stop_bar(broker, i, next_fill, open_, high, low)
+            if hit is not None:
+                broker.check_stops(hit, float(open_[hit]), float(high[hit]), float(low[hit]))
+        if k >= m:
+            break
+        b = next_fill
+        while k < m and bars[k] == b:
+            sl, tp = sls[k], tps[k]
+            broker.execute(
+                Order(ORDER_KINDS[kinds[k]], values[k], None if sl != sl else sl, None if tp != tp else tp), b
+            )
+            k += 1
+        if broker.sl is not None or broker.tp is not None:
+            broker.check_stops(b, float(open_[b]), float(high[b]), float(low[b]))
+        i = b + 1
+    return broker.fills()
+
+
+def _first_stop_bar(
+    broker: Broker, start: int, stop: int, open_: np.ndarray, high: np.ndarray, low: np.ndarray
+) -> int | None:
+    """The first bar in [start, stop) on which `Broker.check_stops` would exit the position held."""
+    sl, tp, long = broker.sl, broker.tp, broker.position > 0
+    for a in range(start, stop, _STOP_SCAN_CHUNK):
+        b = min(stop, a + _STOP_SCAN_CHUNK)
+        o, h, lo = open_[a:b], high[a:b], low[a:b]
+        hit = np.zeros(b - a, dtype=bool)
+        if sl is not None:
+            hit |= (o <= sl) | (lo <= sl) if long else (o >= sl) | (h >= sl)
+        if tp is not None:
+            hit |= (o >= tp) | (h >= tp) if long else (o <= tp) | (lo <= tp)
+        first = int(np.argmax(hit))
+        if hit[first]:
+            return a + first
+    return None

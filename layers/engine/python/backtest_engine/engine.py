@@ -1,8 +1,9 @@
 """`run_backtest`: request → market data → sandboxed strategy → fills → metrics → `BacktestResult`.
 
-The strategy runs in a child process (`sandbox.run_isolated`) together with the broker, so a fault in
-user code (exception, timeout, memory, output flood) becomes a typed error and never takes the caller
-down. Market data is generated in the parent before the fork; the child inherits it without a copy.
+The strategy runs in a fresh sandbox child (`sandbox.supervisor`) on its own copy of the bars and sends back
+only what it decided: a target exposure per bar, or the orders it placed. This side then simulates the fills
+(`broker`), the accounting and the metrics on its own bars, so a strategy cannot forge its own result; a
+fault in user code (exception, timeout, memory, output flood) comes back as a typed error.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from pydantic_core import to_json
 
 from backtest_engine import __version__
 from backtest_engine.bars import Bars
-from backtest_engine.broker import EXIT_REASONS, Costs, Ledger
-from backtest_engine.errors import UserInputError
+from backtest_engine.broker import (
+    EXIT_REASONS,
+    Costs,
+    Fills,
+    Ledger,
+    replay_orders,
+    simulate_target_fills,
+    validate_orders,
+)
+from backtest_engine.errors import StrategyError, UserInputError
 from backtest_engine.market_data import load_bars
 from backtest_engine.metrics import MetricInputs, compute_metrics, drawdown_percent, running_max
 from backtest_engine.models import BacktestRequest, BacktestResult, EquityCurve, TradeSummary
-from backtest_engine.runtime import ExecutionRecord, ProgressFn, execute
-from backtest_engine.sandbox import SandboxLimits, StrategyLog, compile_strategy, run_isolated
+from backtest_engine.runtime import ProgressFn, coerce_signals
+from backtest_engine.sandbox import SandboxLimits, compile_strategy
+from backtest_engine.sandbox.supervisor import Answer, Supervisor, default_supervisor
 
 
 def run_backtest(
@@ -35,6 +45,7 @@ def run_backtest(
     limits: SandboxLimits | None = None,
     progress: ProgressFn | None = None,
     check_lookahead: bool = True,
+    supervisor: Supervisor | None = None,
 ) -> BacktestResult:
     """Backtest `request`; `bars` replaces the synthetic data (e.g. a user's CSV).
 
@@ -44,7 +55,7 @@ def run_backtest(
     limits = limits or SandboxLimits()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    strategy = compile_strategy(request.strategy_code)
+    strategy = compile_strategy(request.strategy_code)  # refuse early; the child compiles its own copy
     timings["compile"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -59,23 +70,42 @@ def run_backtest(
 
     t = time.perf_counter()
     costs = Costs(commission=request.commission, slippage=request.slippage, lot_size=bars.lot_size)
-    params: dict[str, Any] = dict(request.parameters)
     capital = request.initial_capital
-
-    def child() -> ExecutionRecord:
-        log = StrategyLog(limits.max_log_lines, limits.max_log_bytes)
-        return execute(strategy, bars, params, capital, costs, log, check_lookahead=check_lookahead, progress=progress)
-
+    header = {
+        "bars": len(bars),
+        "source": request.strategy_code,
+        "params": dict(request.parameters),
+        "symbol": bars.symbol,
+        "timeframe": bars.timeframe,
+        "lot_size": bars.lot_size,
+        "periods_per_year": bars.periods_per_year,
+        "initial_capital": capital,
+        "commission": request.commission,
+        "slippage": request.slippage,
+        "check_lookahead": check_lookahead,
+    }
+    columns = {
+        "times": bars.times.view(np.int64),
+        "open": bars.open,
+        "high": bars.high,
+        "low": bars.low,
+        "close": bars.close,
+        "volume": bars.volume,
+    }
     # The data fingerprint hashes every bar (~50 ms per million): a thread of this process computes it
     # while the strategy runs in the child (hashlib releases the GIL), instead of after it.
     fingerprint = _helper().submit(bars.fingerprint)
     try:
-        record = run_isolated(child, limits)
+        answer = (supervisor or default_supervisor()).run(header, columns, limits, progress=progress)
     finally:
         wait([fingerprint])
     data_fingerprint = fingerprint.result()
-    ledger = record.fills.ledger(bars.close)  # the per-bar position, cash and equity from the fills
     timings["strategy"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    fills = simulate(answer, strategy.style, bars, capital, costs)
+    ledger = fills.ledger(bars.close)  # the per-bar position, cash and equity from the fills
+    timings["fills"] = time.perf_counter() - t
 
     t = time.perf_counter()
     values, notes = compute_metrics(
@@ -103,7 +133,7 @@ def run_backtest(
         market_data_stats=bars.stats(),  # type: ignore[arg-type]
         trades=trade_list(ledger, bars),  # type: ignore[arg-type]
         equity_curve=equity_curve(ledger.equity, bars.times, capital),
-        logs=record.logs,
+        logs=answer.logs,
         engine_version=__version__,
         data_fingerprint=data_fingerprint,
         timings={},
@@ -112,6 +142,23 @@ def run_backtest(
     timings["total"] = time.perf_counter() - t0
     result.timings = {k: round(v, 6) for k, v in timings.items()}
     return result
+
+
+def simulate(answer: Answer, style: str, bars: Bars, capital: float, costs: Costs) -> Fills:
+    """The fills of what the child decided, simulated on the trusted side's own bars. A child that sent the
+    wrong kind of decision, or orders its runtime cannot have placed, is the strategy's fault."""
+    if style == "vectorized":
+        if answer.signals is None:
+            raise StrategyError("the strategy process sent no signals")
+        signals = coerce_signals(answer.signals, len(bars))
+        return simulate_target_fills(signals, bars.open, bars.close, capital, costs)
+    if answer.orders is None:
+        raise StrategyError("the strategy process sent no orders")
+    try:
+        validate_orders(answer.orders, len(bars))
+    except ValueError as exc:
+        raise StrategyError(f"the strategy process sent orders its runtime cannot place: {exc}") from None
+    return replay_orders(answer.orders, bars.open, bars.high, bars.low, bars.close, capital, costs)
 
 
 @functools.cache

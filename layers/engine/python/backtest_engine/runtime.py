@@ -1,14 +1,19 @@
-"""The strategy runtime: what a strategy sees and how each style is driven through the broker.
+"""The strategy runtime: what a strategy sees, and what it decided.
 
-Runs inside the sandbox's child process (see `engine.run_backtest`). Two styles (DESIGN.md):
+Runs inside the sandbox's child process (`sandbox.child`), on the child's own copy of the bars. Two styles
+(DESIGN.md):
 
 - vectorized: ``generate_signals(data, params)`` returns a target exposure per bar;
 - event-driven: ``initialize(ctx)`` once, then ``on_bar(ctx, bar)`` per bar, seeing only the past and
   the current bar: every series (`ctx.data.close`, each `ctx.indicator(...)`) is a `SeriesView` whose
   ``[-1]`` is the current bar and which refuses any later index.
 
-Both styles place orders that fill at the next bar's open through the same `Broker`, so the same
-logic gives the same trades and equity in either style.
+`execute` returns only what the strategy decided (`Decisions`): the target exposure per bar, or the orders
+placed, each with the bar whose open fills it. The trusted side runs the broker, the accounting and the
+metrics on its own copy of the data from those decisions (`broker.simulate_target_fills`,
+`broker.replay_orders`), so nothing the strategy does in here can change its fills or its result. In
+event style the child keeps a broker of its own only to answer ``ctx.position`` / ``cash`` / ``equity``;
+both brokers run the same code on the same bars, so they agree.
 """
 
 from __future__ import annotations
@@ -22,21 +27,24 @@ import numpy as np
 import pandas as pd
 
 from backtest_engine.bars import Bars
-from backtest_engine.broker import Broker, Costs, Fills, Order, simulate_target_fills
-from backtest_engine.errors import EngineError, InvalidSignals, LookAheadError
+from backtest_engine.broker import ORDER_KIND_CODES, Broker, Costs, Order
+from backtest_engine.errors import EngineError, InvalidSignals, LookAheadError, StrategyError
 from backtest_engine.sandbox import CompiledStrategy, StrategyLog, register_plain_type, translate_exception
+from backtest_engine.sandbox.wire import ORDER_DTYPE
 
-ProgressFn = Callable[[float], None]
+ProgressFn = Callable[[int, int], None]  # (bars done, bars total)
 PROGRESS_EVERY = 1 << 16  # bars between two progress reports
+MAX_ORDERS_PER_BAR = 4  # on average over the run: a cap on what the child may send back
 
 
 @dataclass(frozen=True)
-class ExecutionRecord:
-    """What the child process sends back: the broker's fills and trades, and what the strategy logged."""
+class Decisions:
+    """What a strategy decided: `signals` (vectorized, one target exposure per bar) or `orders` (event style,
+    `wire.ORDER_DTYPE` records in execution order)."""
 
-    fills: Fills
-    logs: list[str]
     style: str
+    signals: np.ndarray | None = None
+    orders: np.ndarray | None = None
 
 
 class _Clock:
@@ -274,17 +282,30 @@ class Context:
         is not TA-Lib's is checked for look-ahead: its values over the first half of the bars must not
         change when the second half is left out.
         """
-        full = [a._a if isinstance(a, SeriesView) else a for a in args]
+        copies: list[np.ndarray] = []
+
+        def copy_of(view: SeriesView) -> np.ndarray:
+            copies.append(np.array(view._a, dtype=np.float64))
+            return copies[-1]
+
+        full = [copy_of(a) if isinstance(a, SeriesView) else a for a in args]
         out = fn(*full, **kwargs)
         n = len(self._bars)
-        if not str(getattr(fn, "__module__", "") or "").startswith("talib"):
-            self._check_causal(fn, args, kwargs, out, n)
         if isinstance(out, tuple):
-            return tuple(self._reveal(o, n, f"{_name(fn)}[{k}]") for k, o in enumerate(out))
-        return self._reveal(out, n, _name(fn))
+            revealed: Any = tuple(self._reveal(o, n, f"{_name(fn)}[{k}]") for k, o in enumerate(out))
+        else:
+            revealed = self._reveal(out, n, _name(fn))
+        # The function saw the whole history through copies: blank them, so a function that kept one (to
+        # read later bars from on_bar) holds only NaN.
+        for arr in copies:
+            arr.fill(np.nan)
+            arr.setflags(write=False)
+        if not str(getattr(fn, "__module__", "") or "").startswith("talib"):
+            self._check_causal(fn, args, kwargs, revealed, n)
+        return revealed
 
     def _reveal(self, values: Any, n: int, name: str) -> SeriesView:
-        arr = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values, dtype=np.float64)
+        arr = np.array(values.to_numpy() if isinstance(values, pd.Series) else values, dtype=np.float64)
         if arr.ndim != 1 or arr.shape[0] != n:
             raise InvalidSignals(f"ctx.indicator({name}) returned shape {arr.shape}; expected one value per bar ({n})")
         arr.setflags(write=False)
@@ -293,14 +314,14 @@ class Context:
     def _check_causal(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, n: int
     ) -> None:
-        outs = [np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, tuple) else (out,))]
+        outs = [o._a for o in (out if isinstance(out, tuple) else (out,))]
 
-        def rerun(cut: int, stop: int, factor: float) -> list[np.ndarray]:
-            part = [_perturbed(a._a, cut, stop, factor) if isinstance(a, SeriesView) else a for a in args]
+        def rerun(factors: np.ndarray) -> list[np.ndarray]:
+            part = [_perturbed(a._a, factors) if isinstance(a, SeriesView) else a for a in args]
             res = fn(*part, **kwargs)
             return [np.asarray(r, dtype=np.float64) for r in (res if isinstance(res, tuple) else (res,))]
 
-        k = _first_future_dependence(outs, n, rerun)
+        k = _first_future_dependence(outs, self._bars.close, rerun)
         if k is not None:
             raise LookAheadError(
                 f"ctx.indicator({_name(fn)}) reads future bars: its value at bar {k} changes when later bars change"
@@ -331,30 +352,20 @@ def execute(
     *,
     check_lookahead: bool = True,
     progress: ProgressFn | None = None,
-) -> ExecutionRecord:
-    """Run `strategy` over `bars`. User faults are raised as typed `EngineError`s."""
+) -> Decisions:
+    """Run `strategy` over `bars` and return what it decided. Every fault is raised as a typed `EngineError`:
+    the strategy's own as a `StrategyFault` naming its line, anything else as a plain `EngineError`."""
     try:
         namespace = strategy.load(log)
         if strategy.style == "vectorized":
-            fills = _run_vectorized(namespace, bars, params, initial_capital, costs, check_lookahead)
-        else:
-            fills = _run_event(namespace, bars, params, initial_capital, costs, log, progress)
+            signals = _run_vectorized(strategy, namespace, bars, params, log, check_lookahead)
+            return Decisions(style="vectorized", signals=signals)
+        orders = _run_event(namespace, bars, params, initial_capital, costs, log, progress)
+        return Decisions(style="event", orders=orders)
     except EngineError:
         raise
     except BaseException as exc:
-        if not _from_strategy(exc) and not isinstance(exc, MemoryError | RecursionError):
-            raise  # an engine fault, not the strategy's: let it surface as one
         raise translate_exception(exc) from None
-    return ExecutionRecord(fills=fills, logs=list(log.lines), style=strategy.style)
-
-
-def _from_strategy(exc: BaseException) -> bool:
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<strategy>":
-            return True
-        tb = tb.tb_next
-    return False
 
 
 def _run_event(
@@ -365,7 +376,7 @@ def _run_event(
     costs: Costs,
     log: StrategyLog,
     progress: ProgressFn | None,
-) -> Fills:
+) -> np.ndarray:
     clock = _Clock()
     broker = Broker(initial_capital, costs, bars.open, bars.close)
     ctx = Context(bars, clock, broker, params, log)
@@ -377,66 +388,101 @@ def _run_event(
     pending: list[Order] = ctx._pending
     opens, highs, lows = bars.open, bars.high, bars.low
     n = len(bars)
+    max_orders = MAX_ORDERS_PER_BAR * n + 64
+    placed: list[tuple[int, int, float, float, float]] = []
+    record = placed.append
+    nan = math.nan
     for start in range(0, n, PROGRESS_EVERY):
         if progress is not None:
-            progress(start / n)
+            progress(start, n)
         for i in range(start, min(start + PROGRESS_EVERY, n)):
             clock.i = i
             if pending:
                 for order in pending:
                     broker.execute(order, i)
+                    record(
+                        (
+                            i,
+                            ORDER_KIND_CODES[order.kind],
+                            order.value,
+                            nan if order.sl is None else order.sl,
+                            nan if order.tp is None else order.tp,
+                        )
+                    )
                 pending.clear()
+                if len(placed) > max_orders:
+                    raise StrategyError(
+                        f"the strategy placed more than {max_orders} orders ({MAX_ORDERS_PER_BAR} per bar on "
+                        "average); place an order only when the position should change"
+                    )
             if broker.sl is not None or broker.tp is not None:
                 broker.check_stops(i, opens[i], highs[i], lows[i])
             on_bar(ctx, bar)
-    return broker.fills()
+    return np.array(placed, dtype=ORDER_DTYPE)
 
 
 def _run_vectorized(
+    strategy: CompiledStrategy,
     namespace: dict[str, Any],
     bars: Bars,
     params: dict[str, Any],
-    initial_capital: float,
-    costs: Costs,
+    log: StrategyLog,
     check_lookahead: bool,
-) -> Fills:
+) -> np.ndarray:
     generate = namespace["generate_signals"]
     n = len(bars)
-    signals = coerce_signals(generate(bars.to_frame(), dict(params)), n)
+    signals = coerce_signals(generate(bars.to_frame(copy=True), dict(params)), n)
     if check_lookahead:
 
-        def rerun(cut: int, stop: int, factor: float) -> list[np.ndarray]:
-            variant = _perturbed_bars(bars, cut, stop, factor)
-            return [coerce_signals(generate(variant.to_frame(), dict(params)), stop)]
+        def rerun(factors: np.ndarray) -> list[np.ndarray]:
+            # A fresh module (no state kept from the first call) and a log that is thrown away.
+            again = strategy.load(StrategyLog(log.max_lines, log.max_bytes))["generate_signals"]
+            variant = _perturbed_bars(bars, factors)
+            return [coerce_signals(again(variant.to_frame(copy=True), dict(params)), factors.shape[0])]
 
-        k = _first_future_dependence([signals], n, rerun)
+        k = _first_future_dependence([signals], bars.close, rerun)
         if k is not None:
             raise LookAheadError(
                 f"generate_signals reads future bars: its signal for bar {k} ({_iso(bars.times[k])}) changes when "
                 "later bars change (signals must depend only on past and current bars, and must be deterministic)"
             )
-    return simulate_target_fills(signals, bars.open, bars.close, initial_capital, costs)
+    return signals
 
 
 # ---- look-ahead detection ---------------------------------------------------------------------
-# A causal series' value at bar t depends only on bars ≤ t. To test it, the computation is run again on
-# the bars up to `stop` with every bar from `cut` on scaled by 10 and by 0.1: the values before `cut`
-# must not move. A peek at any later bar (a shift, a centred window, a full-sample statistic) moves them.
+# A causal series' value at bar t depends only on bars ≤ t. To test it, the computation runs once more on
+# the bars up to `stop` with every bar from `cut` on scaled, alternately, by 10 and by 0.1 — the first of them
+# in the direction that reverses the move from bar cut-1 to bar cut — and the values before `cut` must not
+# move. A peek at a later bar (a shift, a centred window, a full-sample maximum, minimum or mean) moves them.
+# One re-run, in a fresh module and with its prints thrown away, over about an eighth of the bars (plus
+# `LOOKAHEAD_TAIL`) keeps the check's cost near 13% of a run. It is a check for honest mistakes: a strategy
+# written to fool it (one that detects the scaling and undoes it, or acts differently on a shorter history)
+# can.
 LOOKAHEAD_FACTORS = (10.0, 0.1)
-LOOKAHEAD_TAIL = 512  # bars after the cut kept in the re-runs (they cost about a quarter of a run each)
+LOOKAHEAD_TAIL = 512  # bars after the cut kept in the re-run
+LOOKAHEAD_MIN_CUT = 2048  # compare at least this many bars (or half of a shorter run)
 
 
-def _perturbed(values: np.ndarray, cut: int, stop: int, factor: float) -> np.ndarray:
-    out = np.array(values[:stop], dtype=np.float64)
-    out[cut:] *= factor
-    return out
+def lookahead_factors(close: np.ndarray, cut: int, stop: int) -> np.ndarray:
+    """The factor each bar of the re-run is scaled by: 1 before `cut`, then alternately 10 and 0.1 starting
+    with the one that turns the move into bar `cut` the other way."""
+    up = bool(close[cut] >= close[cut - 1])
+    first, second = (LOOKAHEAD_FACTORS[1], LOOKAHEAD_FACTORS[0]) if up else LOOKAHEAD_FACTORS
+    factors = np.ones(stop)
+    factors[cut::2] = first
+    factors[cut + 1 :: 2] = second
+    return factors
 
 
-def _perturbed_bars(bars: Bars, cut: int, stop: int, factor: float) -> Bars:
-    p = bars.slice(0, stop)
+def _perturbed(values: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    return np.asarray(values[: factors.shape[0]], dtype=np.float64) * factors
+
+
+def _perturbed_bars(bars: Bars, factors: np.ndarray) -> Bars:
+    p = bars.slice(0, factors.shape[0])
 
     def f(values: np.ndarray) -> np.ndarray:
-        return _perturbed(values, cut, stop, factor)
+        return _perturbed(values, factors)
 
     return Bars(
         p.symbol,
@@ -452,22 +498,34 @@ def _perturbed_bars(bars: Bars, cut: int, stop: int, factor: float) -> Bars:
     )
 
 
+def lookahead_cut(n: int) -> int:
+    """The first perturbed bar of the look-ahead re-run over `n` bars."""
+    return max(n // 8, min(n // 2, LOOKAHEAD_MIN_CUT))
+
+
 def _first_future_dependence(
-    base: list[np.ndarray], n: int, rerun: Callable[[int, int, float], list[np.ndarray]]
+    base: list[np.ndarray], close: np.ndarray, rerun: Callable[[np.ndarray], list[np.ndarray]]
 ) -> int | None:
-    """The first bar whose value changed when only later bars changed, or None."""
-    cut = n // 4
+    """The first bar whose value changed when only later bars changed, or None (also when the re-run itself
+    failed: then nothing can be concluded)."""
+    n = close.shape[0]
+    cut = lookahead_cut(n)
     if cut < 2:
         return None
     stop = min(n, cut + LOOKAHEAD_TAIL)
-    for factor in LOOKAHEAD_FACTORS:
-        for full, again in zip(base, rerun(cut, stop, factor), strict=False):
-            a, b = full[:cut], again[:cut]
-            if a.shape != b.shape:
-                continue
-            same = (a == b) | (np.isnan(a) & np.isnan(b))
-            if not same.all():
-                return int(np.flatnonzero(~same)[0])
+    try:
+        again = rerun(lookahead_factors(close, cut, stop))
+    except MemoryError:
+        raise
+    except Exception:
+        return None
+    for full, other in zip(base, again, strict=False):
+        a, b = full[:cut], other[:cut]
+        if a.shape != b.shape:
+            continue
+        same = (a == b) | (np.isnan(a) & np.isnan(b))
+        if not same.all():
+            return int(np.flatnonzero(~same)[0])
     return None
 
 
@@ -479,7 +537,7 @@ def coerce_signals(out: Any, n: int) -> np.ndarray:
         out = out.to_numpy()
     try:
         arr = np.asarray(out, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidSignals(
             f"generate_signals must return numbers (an array or Series of exposures), got {type(out).__name__}: {exc}"
         ) from None

@@ -1,0 +1,165 @@
+"""What a sandbox child does after the zygote forked it: read its job, confine itself, run the strategy,
+send back what it decided.
+
+File descriptors on entry: 0/1/2 are /dev/null, 3 reads the job, 4 writes the answer (`wire` frames), and
+nothing else is open. The job is read and the strategy compiled *before* `confinement.confine` (both are
+the trusted side's own bytes and code); strategy code runs only after it, and only when the core layers
+are in place. The bars the strategy sees are this process's own read-only copy (vectorized strategies get
+a writable copy of the frame on each call), never the trusted side's.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from backtest_engine.bars import Bars
+from backtest_engine.broker import Costs
+from backtest_engine.errors import EngineError, StrategyMemoryError
+from backtest_engine.runtime import execute
+from backtest_engine.sandbox import confinement, wire
+from backtest_engine.sandbox.compiler import compile_strategy
+from backtest_engine.sandbox.log import StrategyLog
+from backtest_engine.sandbox.zygote import FLAG_PROBE, FLAG_SECCOMP, FLAG_UNRESTRICTED
+
+_JOB_IN, _ANSWER_OUT = 3, 4
+
+
+def serve(job_fd: int, out_fd: int, flags: int) -> int:
+    """Run one job; returns the process exit code (0 also when the strategy failed: that is reported)."""
+    header, columns = wire.read_job(wire.FrameReader(job_fd, {wire.JOB: 1 << 40}).read().payload)
+    os.close(job_fd)
+    limits = header["limits"]
+    bars = _bars(header, columns)
+    strategy = None
+    compile_error: EngineError | None = None
+    if not flags & (FLAG_UNRESTRICTED | FLAG_PROBE):
+        try:
+            strategy = compile_strategy(header["source"])
+        except EngineError as exc:
+            compile_error = exc
+    warnings.simplefilter("ignore")  # a warning's source line cannot be read in here anyway
+    layers = confinement.confine(
+        cpu_seconds=float(limits["cpu_seconds"]),
+        memory_bytes=int(limits["memory_mb"]) << 20,
+        use_seccomp=bool(flags & FLAG_SECCOMP),
+        recursion_limit=int(limits["recursion_limit"]),
+    )
+    wire.write_frame(out_fd, wire.LAYERS, json.dumps(layers.to_dict()).encode())
+    if not layers.core:
+        wire.write_frame(out_fd, wire.ERROR, wire.encode_error(wire.SANDBOX_UNAVAILABLE, None, "; ".join(layers.notes)))
+        return 0
+    if flags & FLAG_PROBE:
+        _report(out_fd, probe())
+        return 0
+    if flags & FLAG_UNRESTRICTED:
+        _report(out_fd, _run_unrestricted(header["source"]))
+        return 0
+    if compile_error is not None:
+        _send_error(out_fd, compile_error)
+        return 0
+    assert strategy is not None
+    log = StrategyLog(int(limits["max_log_lines"]), int(limits["max_log_bytes"]))
+
+    def progress(done: int, total: int) -> None:
+        wire.write_frame(out_fd, wire.PROGRESS, wire.PROGRESS_BODY.pack(done, total))
+
+    try:
+        decisions = execute(
+            strategy,
+            bars,
+            dict(header["params"]),
+            float(header["initial_capital"]),
+            Costs(float(header["commission"]), float(header["slippage"]), bars.lot_size),
+            log,
+            check_lookahead=bool(header["check_lookahead"]),
+            progress=progress,
+        )
+        confinement.allow_reporting()
+        if decisions.signals is not None:
+            wire.write_frame(out_fd, wire.SIGNALS, np.ascontiguousarray(decisions.signals, dtype="<f8"))
+        else:
+            assert decisions.orders is not None
+            wire.write_frame(out_fd, wire.ORDERS, decisions.orders)
+        wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
+        wire.write_frame(out_fd, wire.DONE)
+    except BaseException as exc:
+        confinement.allow_reporting()
+        if isinstance(exc, EngineError):
+            error = exc
+        elif isinstance(exc, MemoryError):
+            error = StrategyMemoryError("the strategy ran out of memory")
+        else:
+            error = EngineError(f"{type(exc).__name__} in the strategy runtime")
+        wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
+        _send_error(out_fd, error)
+    return 0
+
+
+def _bars(header: dict[str, Any], columns: dict[str, np.ndarray]) -> Bars:
+    for arr in columns.values():
+        arr.setflags(write=False)  # np.frombuffer over the job's bytes: read-only views of this copy
+    return Bars(
+        str(header["symbol"]),
+        str(header["timeframe"]),
+        columns["times"],
+        columns["open"],
+        columns["high"],
+        columns["low"],
+        columns["close"],
+        columns["volume"],
+        float(header["lot_size"]),
+        int(header["periods_per_year"]),
+    )
+
+
+def _send_error(out_fd: int, error: EngineError) -> None:
+    kind = next((k for k, cls in reversed(list(enumerate(wire.ERROR_KINDS))) if isinstance(error, cls)), 0)
+    try:
+        message = str(error.message)
+    except Exception:
+        message = type(error).__name__
+    wire.write_frame(out_fd, wire.ERROR, wire.encode_error(kind, error.line, message))
+
+
+def _report(out_fd: int, report: dict[str, Any]) -> None:
+    wire.write_frame(out_fd, wire.REPORT, json.dumps(report, default=repr).encode()[: wire.MAX_REPORT_BYTES])
+    wire.write_frame(out_fd, wire.DONE)
+
+
+def probe() -> dict[str, Any]:
+    """Trusted code, run confined: what each kind of reach gets (every entry should say it was refused)."""
+    attempts: dict[str, Any] = {}
+
+    def attempt(name: str, action: Any) -> None:
+        try:
+            action()
+            attempts[name] = "ALLOWED"
+        except BaseException as exc:
+            attempts[name] = f"refused: {type(exc).__name__}: {exc}"[:200]
+
+    attempt("open_file", lambda: os.open("/etc/hostname", os.O_RDONLY))
+    attempt("open_proc_environ", lambda: os.open(f"/proc/{os.getppid()}/environ", os.O_RDONLY))
+    attempt("socket", lambda: __import__("socket").socket())
+    attempt("pipe", os.pipe)
+    attempt("fork", lambda: os._exit(0) if os.fork() == 0 else None)
+    attempt("thread", lambda: __import__("threading").Thread(target=lambda: None).start())
+    return {"attempts": attempts}
+
+
+def _run_unrestricted(source: str) -> dict[str, Any]:
+    """TEST ONLY (the zygote refuses the flag unless it was started with ``--allow-unrestricted``): run plain
+    Python with the real builtins, as a strategy that got past the language layer would, and return the
+    dict it leaves in ``result``."""
+    namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "escaped"}
+    try:
+        exec(compile(source, "<escaped>", "exec"), namespace)
+    except BaseException as exc:
+        return {"crashed": f"{type(exc).__name__}: {exc}"}
+    result = namespace.get("result", {})
+    return result if isinstance(result, dict) else {"result": repr(result)}

@@ -1,0 +1,202 @@
+"""The narrow channel between the trusted side and a sandbox child: typed frames, sizes checked first.
+
+Each frame is a 9-byte header (``kind: u8``, ``length: u64``, little-endian) and ``length`` bytes. The
+reader of untrusted frames (the trusted side reading a child) knows the largest payload each kind may have
+and refuses a frame before allocating anything for it, so a child cannot make the runner allocate more
+than those caps, whatever it sends. No pickle crosses the boundary: payloads are fixed-layout numbers,
+UTF-8 text and numpy arrays of a fixed dtype, decoded by the trusted side.
+
+Frames, trusted → child: `JOB` (a JSON header, then the bars' columns).
+Frames, child → trusted, in order: `LAYERS` (JSON: which confinement layers are active; sent after the
+child confined itself and before any strategy code ran), `PROGRESS`\\* (bars done, bars total), then
+`SIGNALS` (vectorized: one float64 per bar) or `ORDERS` (event-driven: `ORDER_DTYPE` records), `LOGS`,
+`DONE`; or `LOGS` and `ERROR` (kind, line, message).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backtest_engine.errors import (
+    EngineError,
+    InvalidSignals,
+    LookAheadError,
+    StrategyError,
+    StrategyMemoryError,
+    StrategyOutputLimit,
+    StrategyPolicyViolation,
+)
+
+JOB = 1
+LAYERS = 2
+PROGRESS = 3
+SIGNALS = 4
+ORDERS = 5
+LOGS = 6
+ERROR = 7
+DONE = 8
+REPORT = 9  # the test-only unrestricted entry's JSON report
+
+HEADER = struct.Struct("<BQ")
+PROGRESS_BODY = struct.Struct("<QQ")
+ERROR_HEAD = struct.Struct("<Bi")  # error kind, strategy line (-1: none), then the UTF-8 message
+
+# One order the strategy placed, as the child's broker executed it: the bar whose open fills it, the kind
+# (`broker.ORDER_KINDS`), the value (exposure, signed units or signed fraction), stop-loss and take-profit
+# (NaN: none).
+ORDER_DTYPE = np.dtype([("bar", "<i8"), ("kind", "u1"), ("value", "<f8"), ("sl", "<f8"), ("tp", "<f8")])
+
+# ERROR frames name a kind, never a class: the trusted side builds the error. 0 is a fault of the runtime in
+# the child (reported as the strategy's: the child is untrusted and a retry would not help).
+ERROR_KINDS: tuple[type[EngineError], ...] = (
+    EngineError,
+    StrategyError,
+    StrategyPolicyViolation,
+    StrategyMemoryError,
+    StrategyOutputLimit,
+    InvalidSignals,
+    LookAheadError,
+)
+SANDBOX_UNAVAILABLE = 100  # the child could not confine itself and ran nothing
+
+MAX_ERROR_MESSAGE_BYTES = 4096
+MAX_LAYERS_BYTES = 4096
+MAX_REPORT_BYTES = 1 << 20
+
+
+class ProtocolError(Exception):
+    """The peer sent something the protocol does not allow (a kind out of order, an oversized frame)."""
+
+
+class Deadline(Exception):
+    """The wall-clock deadline passed while waiting for the next frame."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    kind: int
+    payload: bytearray
+
+
+def write_frame(fd: int, kind: int, *parts: Any) -> None:
+    """Write one frame whose payload is the concatenation of `parts` (bytes-like objects, arrays)."""
+    views = [memoryview(p).cast("B") for p in parts]
+    _write_all(fd, HEADER.pack(kind, sum(v.nbytes for v in views)))
+    for view in views:
+        _write_all(fd, view)
+
+
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class FrameReader:
+    """Reads frames from `fd`, refusing a kind not in `caps` or a payload larger than its cap, before
+    allocating it. `read(deadline)` raises `Deadline` once `time.monotonic()` passes `deadline` and
+    EOFError when the peer closed its end."""
+
+    def __init__(self, fd: int, caps: Mapping[int, int]) -> None:
+        self.fd = fd
+        self.caps = dict(caps)
+
+    def read(self, deadline: float | None = None) -> Frame:
+        kind, length = HEADER.unpack(self._read_exact(HEADER.size, deadline))
+        cap = self.caps.get(kind)
+        if cap is None:
+            raise ProtocolError(f"frame kind {kind} is not expected here")
+        if length > cap:
+            raise ProtocolError(f"frame kind {kind} of {length} bytes exceeds its cap of {cap} bytes")
+        return Frame(kind, self._read_exact(length, deadline))
+
+    def _read_exact(self, size: int, deadline: float | None) -> bytearray:
+        buf = bytearray(size)
+        view = memoryview(buf)
+        while view:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                    raise Deadline()
+            n = os.readv(self.fd, [view])
+            if n == 0:
+                raise EOFError("the peer closed the channel")
+            view = view[n:]
+        return buf
+
+
+# ---- the job ---------------------------------------------------------------------------------------
+
+BAR_COLUMNS = ("times", "open", "high", "low", "close", "volume")
+
+
+def write_job(fd: int, header: dict[str, Any], columns: Mapping[str, np.ndarray]) -> None:
+    """Trusted side: the job header (JSON) and the bars' columns (int64 times, float64 prices)."""
+    head = json.dumps(header, allow_nan=False).encode()
+    arrays = [np.ascontiguousarray(columns[name]) for name in BAR_COLUMNS]
+    write_frame(fd, JOB, struct.pack("<Q", len(head)), head, *arrays)
+
+
+def read_job(payload: bytearray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Child side: the inverse of `write_job` (the child trusts its job)."""
+    (head_len,) = struct.unpack_from("<Q", payload)
+    header = json.loads(bytes(payload[8 : 8 + head_len]))
+    n = int(header["bars"])
+    offset = 8 + head_len
+    columns: dict[str, np.ndarray] = {}
+    for name in BAR_COLUMNS:
+        dtype = np.dtype("<i8") if name == "times" else np.dtype("<f8")
+        arr = np.frombuffer(payload, dtype=dtype, count=n, offset=offset)
+        offset += n * 8
+        columns[name] = arr.view("datetime64[ns]") if name == "times" else arr
+    return header, columns
+
+
+# ---- what the child sends back -----------------------------------------------------------------------
+
+
+def encode_logs(lines: list[str]) -> bytes:
+    """``u32 count``, ``count × u32 byte lengths``, then the UTF-8 text of every line."""
+    encoded = [line.encode("utf-8", "surrogatepass") for line in lines]
+    return struct.pack(f"<I{len(encoded)}I", len(encoded), *(len(e) for e in encoded)) + b"".join(encoded)
+
+
+def decode_logs(payload: bytearray, max_lines: int) -> list[str]:
+    """Trusted side: the lines of a `LOGS` payload (the frame cap bounds its size)."""
+    if len(payload) < 4:
+        raise ProtocolError("a LOGS frame is too short")
+    (count,) = struct.unpack_from("<I", payload)
+    if count > max_lines or 4 + 4 * count > len(payload):
+        raise ProtocolError(f"a LOGS frame claims {count} lines")
+    sizes = struct.unpack_from(f"<{count}I", payload, 4)
+    offset = 4 + 4 * count
+    if offset + sum(sizes) != len(payload):
+        raise ProtocolError("a LOGS frame's sizes do not add up")
+    lines = []
+    for size in sizes:
+        lines.append(bytes(payload[offset : offset + size]).decode("utf-8", "replace"))
+        offset += size
+    return lines
+
+
+def encode_error(kind: int, line: int | None, message: str) -> bytes:
+    text = message.encode("utf-8", "replace")[:MAX_ERROR_MESSAGE_BYTES]
+    return ERROR_HEAD.pack(kind, -1 if line is None else line) + text
+
+
+def decode_error(payload: bytearray) -> tuple[int, int | None, str]:
+    if len(payload) < ERROR_HEAD.size:
+        raise ProtocolError("an ERROR frame is too short")
+    kind, line = ERROR_HEAD.unpack_from(payload)
+    message = bytes(payload[ERROR_HEAD.size :]).decode("utf-8", "replace")
+    return kind, (None if line < 0 else line), message
