@@ -2,7 +2,7 @@
 
 ``python bench/profile.py [vectorized|event] [BARS]`` (in .venv-bench) prints two profiles of the
 benchmark strategy on the benchmark bars: `run_backtest` as the caller sees it (the sandbox child is a
-black box there: its time shows under `run_isolated`), then the child's work, `runtime.execute`, run in
+black box there: its time shows under `Supervisor.run`), then the child's work, `runtime.execute`, run in
 this process.
 """
 

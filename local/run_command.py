@@ -54,12 +54,13 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr (drawn from the sandbox child, which shares stderr)."""
+    """A one-line progress bar on stderr (the sandbox child reports bars done; this process draws)."""
 
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def __call__(self, fraction: float) -> None:
+    def __call__(self, done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
         filled = int(fraction * 30)
         sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {fraction * 100:5.1f}%")
         sys.stderr.flush()

@@ -12,6 +12,7 @@ from backtest_service.observability import logger, metrics, tracer
 from backtest_service.settings import get_settings
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
+runner.check_sandbox()  # cold start: the sandbox's zygote starts before any AWS client exists
 # Report every failed record, even when all fail (the default raises, failing the invocation).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

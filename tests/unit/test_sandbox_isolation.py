@@ -131,6 +131,14 @@ result["canary_in_memory"] = any(
     holds_canary(o) for o in gc.get_objects() if isinstance(o, (str, bytes, bytearray))
 ) or any(holds_canary(v) for m in list(sys.modules.values()) for v in vars(m).values() if isinstance(v, str))
 result["uid"] = os.getuid()
+import fcntl
+def _open(fd):
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+        return True
+    except OSError:
+        return False
+result["open_fds"] = [fd for fd in range(1024) if _open(fd)]
 """
 
 MUST_BE_REFUSED = [
@@ -251,6 +259,7 @@ def test_an_escaped_child_reaches_no_file_socket_process_or_secret(escape_superv
     assert report["aws_variables"] == []
     assert report["canary_in_memory"] is False
     assert report["uid"] == 65534  # CI runs as root: the child dropped to nobody
+    assert report["open_fds"] == [0, 1, 2, 4]  # /dev/null ×3 and its answer pipe: no socket, no file inherited
     assert report["layers"]["rlimits"]["NOFILE"] == 0 and report["layers"]["rlimits"]["NPROC"] == 0
     # it left nothing behind: no file, no process (the zygote has no child left)
     assert set(os.listdir("/tmp")) == before

@@ -31,13 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+from typing import Any
 
 from pydantic import ValidationError
 
 from backtest_engine.engine import run_backtest
-from backtest_engine.errors import StrategyFault, UserInputError
+from backtest_engine.errors import EngineError, StrategyFault, UserInputError
 from backtest_engine.models import BacktestRequest, BacktestResult
 from backtest_engine.sandbox import SandboxLimits
+from backtest_engine.sandbox.supervisor import default_supervisor
 from backtest_service.errors import JobAlreadyTerminal, JobNotFound, invalid_from_errors
 from backtest_service.job_queue import decode_message
 from backtest_service.job_store import JobStore, default_job_store
@@ -79,6 +81,24 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
         wall_seconds=settings.strategy_wall_seconds,
         memory_mb=settings.strategy_memory_mb,
     )
+
+
+SANDBOX_LAYERS = ("core", "seccomp", "no_new_privs", "parent_death_signal", "non_dumpable", "runner_non_dumpable")
+
+
+def check_sandbox() -> dict[str, Any]:
+    """At cold start, before any AWS client exists: start the sandbox's zygote, probe which confinement layers
+    hold here, log them and emit one metric per layer (1 = active). Without the core layers every job is
+    refused anyway (each child checks them before it runs strategy code); this makes that visible at once."""
+    try:
+        layers = default_supervisor().layers()
+    except EngineError as exc:
+        logger.error("the strategy sandbox is unavailable: strategy code will be refused", extra={"error": str(exc)})
+        layers = {"core": False, "notes": [str(exc)]}
+    (logger.info if layers.get("core") else logger.error)("strategy sandbox layers", extra={"sandbox": layers})
+    for name in SANDBOX_LAYERS:
+        metrics.add_metric(name=f"Sandbox.{name}", unit=MetricUnit.Count, value=int(bool(layers.get(name))))
+    return layers
 
 
 def handle_message(body: str, *, receive_count: int, deps: RunnerDeps | None = None) -> Outcome:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """Limits applied to one strategy run (see `run_isolated` and `StrategyLog`).
+    """Limits applied to one strategy run (see `confinement.confine`, `Supervisor.run`, `StrategyLog`).
 
     - ``cpu_seconds``: CPU time of the child process (``RLIMIT_CPU``, rounded up to whole seconds;
       the kernel ends the child with SIGXCPU) → `StrategyTimeout`.
     - ``wall_seconds``: the parent kills the child after this much elapsed time → `StrategyTimeout`.
-    - ``memory_mb``: address space the child may add to what it had at fork (``RLIMIT_AS`` = VmSize at
-      fork + this budget; numpy's BLAS reserves a lot of virtual memory, so an absolute cap would break
+    - ``memory_mb``: address space the child may add to what it had when it confined itself (``RLIMIT_AS`` =
+      VmSize then + this budget; numpy's BLAS reserves a lot of virtual memory, so an absolute cap would break
       it) → `StrategyMemoryError`.
     - ``max_log_lines`` / ``max_log_bytes``: what ``print`` and ``ctx.log`` may write in total
       → `StrategyOutputLimit`.
