@@ -9,6 +9,7 @@ fault in user code (exception, timeout, memory, output flood) comes back as a ty
 from __future__ import annotations
 
 import functools
+import marshal
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -83,6 +84,7 @@ def run_backtest(
         "commission": request.commission,
         "slippage": request.slippage,
         "check_lookahead": check_lookahead,
+        "style": strategy.style,
     }
     columns = {
         "times": bars.times.view(np.int64),
@@ -96,7 +98,9 @@ def run_backtest(
     # while the strategy runs in the child (hashlib releases the GIL), instead of after it.
     fingerprint = _helper().submit(bars.fingerprint)
     try:
-        answer = (supervisor or default_supervisor()).run(header, columns, limits, progress=progress)
+        answer = (supervisor or default_supervisor()).run(
+            header, columns, limits, code=marshal.dumps(strategy.code), progress=progress
+        )
     finally:
         wait([fingerprint])
     data_fingerprint = fingerprint.result()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import marshal
 import os
 import warnings
 from typing import Any
@@ -23,7 +24,7 @@ from backtest_engine.broker import Costs
 from backtest_engine.errors import EngineError, StrategyMemoryError
 from backtest_engine.runtime import execute
 from backtest_engine.sandbox import confinement, wire
-from backtest_engine.sandbox.compiler import compile_strategy
+from backtest_engine.sandbox.compiler import CompiledStrategy, compile_strategy
 from backtest_engine.sandbox.log import StrategyLog
 from backtest_engine.sandbox.zygote import FLAG_PROBE, FLAG_SECCOMP, FLAG_UNRESTRICTED
 
@@ -32,13 +33,15 @@ _JOB_IN, _ANSWER_OUT = 3, 4
 
 def serve(job_fd: int, out_fd: int, flags: int) -> int:
     """Run one job; returns the process exit code (0 also when the strategy failed: that is reported)."""
-    header, columns = wire.read_job(wire.FrameReader(job_fd, {wire.JOB: 1 << 40}).read().payload)
+    header, code, columns = wire.read_job(wire.FrameReader(job_fd, {wire.JOB: 1 << 40}).read().payload)
     os.close(job_fd)
     limits = header["limits"]
     bars = _bars(header, columns)
     strategy = None
     compile_error: EngineError | None = None
-    if not flags & (FLAG_UNRESTRICTED | FLAG_PROBE):
+    if code:  # compiled by the trusted side from the same source, with the same compiler
+        strategy = CompiledStrategy(style=header["style"], source=header["source"], code=marshal.loads(code))
+    elif not flags & (FLAG_UNRESTRICTED | FLAG_PROBE):
         try:
             strategy = compile_strategy(header["source"])
         except EngineError as exc:

@@ -92,6 +92,7 @@ class Supervisor:
         self._next_request = 0
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[int]] = {}
+        self._detached: set[int] = set()
         self._layers: dict[str, Any] | None = None
         self.runner_non_dumpable = False
         atexit.register(self.close)
@@ -152,7 +153,11 @@ class Supervisor:
                     if spawned is not None:
                         spawned.set_result(pid)
                 elif op == OP_EXITED:
-                    self._exits.setdefault(pid, Future()).set_result(value)
+                    if pid in self._detached:
+                        self._detached.discard(pid)
+                        self._exits.pop(pid, None)
+                    else:
+                        self._exits.setdefault(pid, Future()).set_result(value)
         with self._lock:  # the zygote is gone: fail whoever waits, start a new one next time
             if self._control is control:
                 self._control = None
@@ -224,6 +229,15 @@ class Supervisor:
             with contextlib.suppress(OSError):
                 self._send(control, OP_KILL, 0, 0, pid, [])
 
+    def _detach(self, pid: int) -> None:
+        """Nobody will wait for `pid`'s exit: forget it once the zygote reports it (or now, if it did)."""
+        with self._lock:
+            future = self._exits.get(pid)
+            if future is not None and future.done():
+                del self._exits[pid]
+            else:
+                self._detached.add(pid)
+
     def _wait_exit(self, pid: int, timeout: float) -> int | None:
         """The child's wait status once the zygote reaped it, or None if it did not end in time."""
         with self._lock:
@@ -243,19 +257,22 @@ class Supervisor:
         columns: dict[str, np.ndarray],
         limits: SandboxLimits,
         *,
+        code: bytes = b"",
         flags: int = FLAG_SECCOMP,
         progress: ProgressFn | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Answer:
-        """Run one job in a fresh child and return its decoded answer, or raise the typed error it ends with."""
+        """Run one job in a fresh child and return its decoded answer, or raise the typed error it ends with.
+
+        `code` is the strategy's restricted code, ``marshal``-ed (the child compiles the source when empty)."""
         if flags & FLAG_UNRESTRICTED and not self._allow_unrestricted:
             raise ValueError("this supervisor does not run unrestricted code")
         n = int(header["bars"])
         pid, job_write, answer_read = self._spawn(flags)
-        reaped = killed = False
+        reaped = killed = finished = False
         try:
             try:
-                wire.write_job(job_write, {**header, "limits": _limits_header(limits)}, columns)
+                wire.write_job(job_write, {**header, "limits": _limits_header(limits)}, code, columns)
             except BrokenPipeError:
                 pass  # the child died before reading its job: its exit status says why
             finally:
@@ -263,7 +280,9 @@ class Supervisor:
             deadline = time.monotonic() + limits.wall_seconds
             reader = wire.FrameReader(answer_read, _caps(n, limits))
             try:
-                return _read_answer(reader, deadline, n, limits, progress, should_stop)
+                answer = _read_answer(reader, deadline, n, limits, progress, should_stop)
+                finished = True
+                return answer
             except wire.Deadline:
                 killed = True
                 raise StrategyTimeout(
@@ -279,11 +298,17 @@ class Supervisor:
                 status = self._wait_exit(pid, _EXIT_WAIT_SECONDS)
                 reaped = status is not None
                 raise _death_error(status, limits) from None
+            except EngineError:  # the child's own error report: it has nothing more to say
+                finished = True
+                raise
         finally:
             os.close(answer_read)
-            if killed:
+            if finished or killed:
+                # Its answer is complete (or it is being stopped): end it now rather than wait for its exit,
+                # which would add a process teardown to every job. The zygote reaps it.
                 self.kill(pid)
-            if not reaped and self._wait_exit(pid, _EXIT_WAIT_SECONDS) is None:
+                self._detach(pid)
+            elif not reaped and self._wait_exit(pid, _EXIT_WAIT_SECONDS) is None:
                 self.kill(pid)
                 self._wait_exit(pid, _EXIT_WAIT_SECONDS)
 

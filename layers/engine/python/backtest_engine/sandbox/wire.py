@@ -140,26 +140,28 @@ class FrameReader:
 BAR_COLUMNS = ("times", "open", "high", "low", "close", "volume")
 
 
-def write_job(fd: int, header: dict[str, Any], columns: Mapping[str, np.ndarray]) -> None:
-    """Trusted side: the job header (JSON) and the bars' columns (int64 times, float64 prices)."""
+def write_job(fd: int, header: dict[str, Any], code: bytes, columns: Mapping[str, np.ndarray]) -> None:
+    """Trusted side: the job header (JSON), the strategy's compiled code (`marshal`, made by the trusted side
+    from the same source; empty: the child compiles it) and the bars' columns (int64 times, float64 prices)."""
     head = json.dumps(header, allow_nan=False).encode()
     arrays = [np.ascontiguousarray(columns[name]) for name in BAR_COLUMNS]
-    write_frame(fd, JOB, struct.pack("<Q", len(head)), head, *arrays)
+    write_frame(fd, JOB, struct.pack("<QQ", len(head), len(code)), head, code, *arrays)
 
 
-def read_job(payload: bytearray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_job(payload: bytearray) -> tuple[dict[str, Any], bytes, dict[str, np.ndarray]]:
     """Child side: the inverse of `write_job` (the child trusts its job)."""
-    (head_len,) = struct.unpack_from("<Q", payload)
-    header = json.loads(bytes(payload[8 : 8 + head_len]))
+    head_len, code_len = struct.unpack_from("<QQ", payload)
+    header = json.loads(bytes(payload[16 : 16 + head_len]))
+    code = bytes(payload[16 + head_len : 16 + head_len + code_len])
     n = int(header["bars"])
-    offset = 8 + head_len
+    offset = 16 + head_len + code_len
     columns: dict[str, np.ndarray] = {}
     for name in BAR_COLUMNS:
         dtype = np.dtype("<i8") if name == "times" else np.dtype("<f8")
         arr = np.frombuffer(payload, dtype=dtype, count=n, offset=offset)
         offset += n * 8
         columns[name] = arr.view("datetime64[ns]") if name == "times" else arr
-    return header, columns
+    return header, code, columns
 
 
 # ---- what the child sends back -----------------------------------------------------------------------
