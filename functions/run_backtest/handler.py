@@ -2,17 +2,21 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from backtest_engine.sandbox.supervisor import default_supervisor
 
-from backtest_service import runner
-from backtest_service.observability import logger, metrics, tracer
-from backtest_service.settings import get_settings
+default_supervisor().start()  # cold start, first: the sandbox's zygote imports while this process does
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response  # noqa: E402
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse  # noqa: E402
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
+from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
+
+from backtest_service import runner  # noqa: E402
+from backtest_service.observability import logger, metrics, tracer  # noqa: E402
+from backtest_service.settings import get_settings  # noqa: E402
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
-runner.check_sandbox()  # cold start: the sandbox's zygote starts before any AWS client exists
+runner.check_sandbox()  # cold start, before any AWS client exists: which sandbox layers hold here
 # Report every failed record, even when all fail (the default raises, failing the invocation).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

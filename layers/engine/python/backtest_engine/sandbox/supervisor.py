@@ -89,6 +89,7 @@ class Supervisor:
         self._send_lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
+        self._starting: tuple[subprocess.Popen[bytes], socket.socket] | None = None
         self._next_request = 0
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[int]] = {}
@@ -99,29 +100,44 @@ class Supervisor:
 
     # ---- the zygote --------------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the zygote without waiting for it: its imports and warm-up then overlap the caller's own
+        (the runner calls this first thing at cold start). Idempotent."""
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._control is not None or self._starting is not None:
+            return
+        self.runner_non_dumpable = confinement.harden_trusted_process()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        args = [sys.executable, "-s", "-m", "backtest_engine.sandbox.zygote", str(theirs.fileno())]
+        if self._allow_unrestricted:
+            args.append(ALLOW_UNRESTRICTED_ARG)
+        try:
+            process = subprocess.Popen(
+                args,
+                env=child_environment(dict(os.environ), sys.path),
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                cwd="/",
+                close_fds=True,
+            )
+        except OSError as exc:
+            ours.close()
+            raise SandboxUnavailable(f"the sandbox zygote could not start: {exc}") from None
+        finally:
+            theirs.close()
+        self._starting = (process, ours)
+
     def _ensure_started(self) -> socket.socket:
         with self._lock:
             if self._control is not None:
                 return self._control
-            self.runner_non_dumpable = confinement.harden_trusted_process()
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            args = [sys.executable, "-s", "-m", "backtest_engine.sandbox.zygote", str(theirs.fileno())]
-            if self._allow_unrestricted:
-                args.append(ALLOW_UNRESTRICTED_ARG)
-            try:
-                process = subprocess.Popen(
-                    args,
-                    env=child_environment(dict(os.environ), sys.path),
-                    pass_fds=(theirs.fileno(),),
-                    stdin=subprocess.DEVNULL,
-                    cwd="/",
-                    close_fds=True,
-                )
-            except OSError as exc:
-                ours.close()
-                raise SandboxUnavailable(f"the sandbox zygote could not start: {exc}") from None
-            finally:
-                theirs.close()
+            self._start_locked()
+            assert self._starting is not None
+            process, ours = self._starting
+            self._starting = None
             ours.settimeout(ZYGOTE_START_SECONDS)
             try:
                 message = ours.recv(CONTROL.size)
@@ -181,6 +197,9 @@ class Supervisor:
         with self._lock:
             control, process = self._control, self._process
             self._control = None
+            if self._starting is not None:
+                process, control = self._starting
+                self._starting = None
         if control is not None:
             with contextlib.suppress(OSError):
                 control.shutdown(socket.SHUT_RDWR)
