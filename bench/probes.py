@@ -48,6 +48,7 @@ def cli_memory(args: list[str]) -> None:
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
+    _end_sandbox()
     sys.stderr.write(
         json.dumps(
             {
@@ -142,8 +143,16 @@ def memory_5m() -> None:
     stages["trades"] = result.trade_summary.total_trades
     stages["timings"] = result.timings
     stages["parent_mib"] = _peak_mib(resource.RUSAGE_SELF)
+    _end_sandbox()
     stages["child_mib"] = _peak_mib(resource.RUSAGE_CHILDREN)
     sys.stderr.write(json.dumps(stages) + "\n")
+
+
+def _end_sandbox() -> None:
+    """The sandbox children are the zygote's: their peak RSS reaches RUSAGE_CHILDREN once the zygote ended."""
+    from backtest_engine.sandbox.supervisor import default_supervisor
+
+    default_supervisor().close()
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ def run_backtest(
         wait([fingerprint])
     data_fingerprint = fingerprint.result()
     timings["strategy"] = time.perf_counter() - t
+    timings["sandbox_ready"] = answer.timings.get("ready", 0.0)  # fork, job, confinement: before the first bar
 
     t = time.perf_counter()
     fills = simulate(answer, strategy.style, bars, capital, costs)

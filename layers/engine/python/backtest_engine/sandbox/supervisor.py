@@ -78,6 +78,9 @@ class Answer:
     orders: np.ndarray | None = None
     logs: list[str] = field(default_factory=list)
     report: dict[str, Any] | None = None
+    # Seconds from the start of `Supervisor.run`: the child forked (spawned), confined and about to run the
+    # strategy (ready: the "fork to first bar" overhead), its answer complete (answered).
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Supervisor:
@@ -287,7 +290,9 @@ class Supervisor:
         if flags & FLAG_UNRESTRICTED and not self._allow_unrestricted:
             raise ValueError("this supervisor does not run unrestricted code")
         n = int(header["bars"])
+        started = time.perf_counter()
         pid, job_write, answer_read = self._spawn(flags)
+        spawned = time.perf_counter() - started
         reaped = killed = finished = False
         try:
             try:
@@ -299,7 +304,8 @@ class Supervisor:
             deadline = time.monotonic() + limits.wall_seconds
             reader = wire.FrameReader(answer_read, _caps(n, limits))
             try:
-                answer = _read_answer(reader, deadline, n, limits, progress, should_stop)
+                answer = _read_answer(reader, deadline, n, limits, progress, should_stop, started)
+                answer.timings.update(spawned=spawned, answered=time.perf_counter() - started)
                 finished = True
                 return answer
             except wire.Deadline:
@@ -393,6 +399,7 @@ def _read_answer(
     limits: SandboxLimits,
     progress: ProgressFn | None,
     should_stop: Callable[[], bool] | None,
+    started: float,
 ) -> Answer:
     answer = Answer()
     first = True
@@ -416,6 +423,7 @@ def _read_answer(
             seen.add(kind)
         first = False
         if kind == wire.LAYERS:
+            answer.timings["ready"] = time.perf_counter() - started
             answer.layers = json.loads(bytes(frame.payload))
         elif kind == wire.PROGRESS:
             done, total = wire.PROGRESS_BODY.unpack(frame.payload)
