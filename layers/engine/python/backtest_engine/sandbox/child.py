@@ -1,11 +1,12 @@
 """What a sandbox child does after the zygote forked it: read its job, confine itself, run the strategy,
 send back what it decided.
 
-File descriptors on entry: 0/1/2 are /dev/null, 3 reads the job, 4 writes the answer (`wire` frames), and
-nothing else is open. The job is read and the strategy compiled *before* `confinement.confine` (both are
-the trusted side's own bytes and code); strategy code runs only after it, and only when the core layers
-are in place. The bars the strategy sees are this process's own read-only copy (vectorized strategies get
-a writable copy of the frame on each call), never the trusted side's.
+File descriptors on entry: 0/1/2 are /dev/null, 3 reads the job, 4 writes the answer (`wire` frames), 5 is
+the job's bars (a sealed memfd, mapped read-only and closed at once), and nothing else is open. The job is
+read and the strategy's code loaded *before* `confinement.confine` (both are the trusted side's own bytes);
+strategy code runs only after it, and only when the core layers are in place. The bars the strategy sees
+are a private read-only mapping of the job's sealed copy (vectorized strategies get a writable copy of the
+frame on each call), never the trusted side's arrays.
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from backtest_engine.sandbox.compiler import CompiledStrategy, compile_strategy
 from backtest_engine.sandbox.log import StrategyLog
 from backtest_engine.sandbox.zygote import FLAG_PROBE, FLAG_SECCOMP, FLAG_UNRESTRICTED
 
-_JOB_IN, _ANSWER_OUT = 3, 4
 
-
-def serve(job_fd: int, out_fd: int, flags: int) -> int:
+def serve(job_fd: int, out_fd: int, bars_fd: int, flags: int) -> int:
     """Run one job; returns the process exit code (0 also when the strategy failed: that is reported)."""
-    header, code, columns = wire.read_job(wire.FrameReader(job_fd, {wire.JOB: 1 << 40}).read().payload)
+    header, code = wire.read_job(wire.FrameReader(job_fd, {wire.JOB: 1 << 40}).read().payload)
     os.close(job_fd)
+    columns = wire.map_bars(bars_fd, int(header["bars"]))
+    os.close(bars_fd)
     limits = header["limits"]
     bars = _bars(header, columns)
     strategy = None
@@ -105,8 +106,6 @@ def serve(job_fd: int, out_fd: int, flags: int) -> int:
 
 
 def _bars(header: dict[str, Any], columns: dict[str, np.ndarray]) -> Bars:
-    for arr in columns.values():
-        arr.setflags(write=False)  # np.frombuffer over the job's bytes: read-only views of this copy
     return Bars(
         str(header["symbol"]),
         str(header["timeframe"]),

@@ -220,8 +220,8 @@ class Supervisor:
 
     # ---- one child ---------------------------------------------------------------------------------
 
-    def _spawn(self, flags: int) -> tuple[int, int, int]:
-        """Fork a child; returns (pid, the job's write end, the answer's read end)."""
+    def _spawn(self, flags: int, bars_fd: int) -> tuple[int, int, int]:
+        """Fork a child that maps `bars_fd`; returns (pid, the job's write end, the answer's read end)."""
         control = self._ensure_started()
         job_read, job_write = os.pipe()
         answer_read, answer_write = os.pipe()
@@ -231,7 +231,7 @@ class Supervisor:
             request = self._next_request
             self._spawns[request] = future
         try:
-            self._send(control, OP_SPAWN, request, flags, 0, [job_read, answer_write])
+            self._send(control, OP_SPAWN, request, flags, 0, [job_read, answer_write, bars_fd])
             pid = future.result(timeout=ZYGOTE_START_SECONDS)
         except BaseException:
             for fd in (job_write, answer_read):
@@ -291,12 +291,16 @@ class Supervisor:
             raise ValueError("this supervisor does not run unrestricted code")
         n = int(header["bars"])
         started = time.perf_counter()
-        pid, job_write, answer_read = self._spawn(flags)
+        bars_fd = wire.write_bars(columns)
+        try:
+            pid, job_write, answer_read = self._spawn(flags, bars_fd)
+        finally:
+            os.close(bars_fd)
         spawned = time.perf_counter() - started
         reaped = killed = finished = False
         try:
             try:
-                wire.write_job(job_write, {**header, "limits": _limits_header(limits)}, code, columns)
+                wire.write_job(job_write, {**header, "limits": _limits_header(limits)}, code)
             except BrokenPipeError:
                 pass  # the child died before reading its job: its exit status says why
             finally:

@@ -6,7 +6,9 @@ and refuses a frame before allocating anything for it, so a child cannot make th
 than those caps, whatever it sends. No pickle crosses the boundary: payloads are fixed-layout numbers,
 UTF-8 text and numpy arrays of a fixed dtype, decoded by the trusted side.
 
-Frames, trusted → child: `JOB` (a JSON header, then the bars' columns).
+Frames, trusted → child: `JOB` (a JSON header and the compiled code). The bars' columns travel beside it in
+a sealed memfd (`write_bars` / `map_bars`): one copy on the trusted side, none in the child, which maps it
+read-only.
 Frames, child → trusted, in order: `LAYERS` (JSON: which confinement layers are active; sent after the
 child confined itself and before any strategy code ran), `PROGRESS`\\* (bars done, bars total), then
 `SIGNALS` (vectorized: one float64 per bar) or `ORDERS` (event-driven: `ORDER_DTYPE` records), `LOGS`,
@@ -15,7 +17,9 @@ child confined itself and before any strategy code ran), `PROGRESS`\\* (bars don
 
 from __future__ import annotations
 
+import fcntl
 import json
+import mmap
 import os
 import select
 import struct
@@ -140,28 +144,46 @@ class FrameReader:
 BAR_COLUMNS = ("times", "open", "high", "low", "close", "volume")
 
 
-def write_job(fd: int, header: dict[str, Any], code: bytes, columns: Mapping[str, np.ndarray]) -> None:
-    """Trusted side: the job header (JSON), the strategy's compiled code (`marshal`, made by the trusted side
-    from the same source; empty: the child compiles it) and the bars' columns (int64 times, float64 prices)."""
+def write_job(fd: int, header: dict[str, Any], code: bytes) -> None:
+    """Trusted side: the job header (JSON) and the strategy's compiled code (`marshal`, made by the trusted
+    side from the same source; empty: the child compiles it)."""
     head = json.dumps(header, allow_nan=False).encode()
-    arrays = [np.ascontiguousarray(columns[name]) for name in BAR_COLUMNS]
-    write_frame(fd, JOB, struct.pack("<QQ", len(head), len(code)), head, code, *arrays)
+    write_frame(fd, JOB, struct.pack("<QQ", len(head), len(code)), head, code)
 
 
-def read_job(payload: bytearray) -> tuple[dict[str, Any], bytes, dict[str, np.ndarray]]:
+def read_job(payload: bytearray) -> tuple[dict[str, Any], bytes]:
     """Child side: the inverse of `write_job` (the child trusts its job)."""
     head_len, code_len = struct.unpack_from("<QQ", payload)
     header = json.loads(bytes(payload[16 : 16 + head_len]))
-    code = bytes(payload[16 + head_len : 16 + head_len + code_len])
-    n = int(header["bars"])
-    offset = 16 + head_len + code_len
+    return header, bytes(payload[16 + head_len : 16 + head_len + code_len])
+
+
+def write_bars(columns: Mapping[str, np.ndarray]) -> int:
+    """Trusted side: the bars' columns (int64 times, float64 prices, one after the other) in a new memfd,
+    sealed against any change; its descriptor (the caller passes it to the child, then closes it)."""
+    fd = os.memfd_create("bars", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        for name in BAR_COLUMNS:
+            _write_all(fd, memoryview(np.ascontiguousarray(columns[name])).cast("B"))
+        fcntl.fcntl(
+            fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def map_bars(fd: int, n: int) -> dict[str, np.ndarray]:
+    """Child side: the columns `write_bars` wrote, as read-only arrays over a private read-only mapping."""
+    if n == 0:
+        return {name: np.zeros(0, dtype="<i8" if name == "times" else "<f8") for name in BAR_COLUMNS}
+    mapped = mmap.mmap(fd, 8 * n * len(BAR_COLUMNS), flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
     columns: dict[str, np.ndarray] = {}
-    for name in BAR_COLUMNS:
-        dtype = np.dtype("<i8") if name == "times" else np.dtype("<f8")
-        arr = np.frombuffer(payload, dtype=dtype, count=n, offset=offset)
-        offset += n * 8
+    for k, name in enumerate(BAR_COLUMNS):
+        arr = np.frombuffer(mapped, dtype="<i8" if name == "times" else "<f8", count=n, offset=8 * n * k)
         columns[name] = arr.view("datetime64[ns]") if name == "times" else arr
-    return header, code, columns
+    return columns
 
 
 # ---- what the child sends back -----------------------------------------------------------------------

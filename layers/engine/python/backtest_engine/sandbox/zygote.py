@@ -9,7 +9,8 @@ use (`warm_up`), so that the lazy imports those libraries make later find their 
 
 The control channel (FD, a ``SOCK_SEQPACKET`` Unix socket) carries fixed-size messages (`CONTROL`):
 
-- trusted → zygote: ``SPAWN(request, flags)`` with the child's two pipe ends attached (``SCM_RIGHTS``),
+- trusted → zygote: ``SPAWN(request, flags)`` with the child's job pipe, answer pipe and sealed bars
+  (a memfd) attached (``SCM_RIGHTS``),
   ``KILL(pid)``;
 - zygote → trusted: ``READY(pid of the zygote)``, ``SPAWNED(request, pid)``, ``EXITED(pid, wait status)``.
 
@@ -189,11 +190,11 @@ def serve(control_fd: int, allow_unrestricted: bool) -> None:
         while True:
             for key, _ in selector.select():
                 if key.fileobj is control:
-                    message, fds, _flags, _addr = socket.recv_fds(control, CONTROL.size, 2)
+                    message, fds, _flags, _addr = socket.recv_fds(control, CONTROL.size, 3)
                     if not message:
                         return  # the runner is gone
                     op, request, value, pid = CONTROL.unpack(message)
-                    if op == OP_SPAWN and len(fds) == 2:
+                    if op == OP_SPAWN and len(fds) == 3:
                         flags = value if allow_unrestricted else value & ~FLAG_UNRESTRICTED
                         child = _spawn(fds, flags, control, devnull)
                         children.add(child)
@@ -243,15 +244,15 @@ def _spawn(fds: list[int], flags: int, control: socket.socket, devnull: int) -> 
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.detach()
         os.setpgid(0, 0)  # its own process group: the zygote kills the group, whatever it holds
-        job_in, result_out = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)  # above 0..4 whatever fds were
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds]  # above 0..5, whatever numbers they had
         for target in (0, 1, 2):
             os.dup2(devnull, target)
-        os.dup2(job_in, 3)
-        os.dup2(result_out, 4)
-        os.closerange(5, _max_fd())  # the control socket, the wake-up pipe, /dev/null, anything inherited
+        for target, fd in zip((3, 4, 5), moved, strict=True):
+            os.dup2(fd, target)
+        os.closerange(6, _max_fd())  # the control socket, the wake-up pipe, /dev/null, anything inherited
         from backtest_engine.sandbox import child
 
-        code = child.serve(3, 4, flags)
+        code = child.serve(3, 4, 5, flags)
     except BaseException:
         code = 70
     finally:
