@@ -125,20 +125,20 @@ def request(style: str, bars: Bars) -> BacktestRequest:
 
 
 def run_ours(style: str, bars: Bars) -> BacktestResult:
-    """`run_backtest` end to end: compile, the sandbox child process (strategy + broker), metrics and
-    the `BacktestResult` (its equity curve stays numpy until serialized)."""
+    """`run_backtest` end to end: compile, the sandbox child (the strategy), the fills on the trusted side,
+    metrics and the `BacktestResult` (its trades and equity curve stay numpy until serialized)."""
     return run_backtest(request(style, bars), bars=fresh(bars))
 
 
 def ours_run(result: BacktestResult) -> Run:
     trades: list[tuple[int, int | None, float]] = []
     final = float(result.performance_metrics["final_capital"] or 0.0)
-    for t in result.trades:
-        if t.exit_reason == "end_of_data":  # the peers keep it open: undo the closing fill's commission
-            trades.append((t.entry_bar, None, t.size))
-            final += t.size * t.exit_price * COMMISSION
+    for t in result.trades.rows():
+        if t["exit_reason"] == "end_of_data":  # the peers keep it open: undo the closing fill's commission
+            trades.append((t["entry_bar"], None, t["size"]))
+            final += t["size"] * t["exit_price"] * COMMISSION
         else:
-            trades.append((t.entry_bar, t.exit_bar, t.size))
+            trades.append((t["entry_bar"], t["exit_bar"], t["size"]))
     return Run(trades, final)
 
 

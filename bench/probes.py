@@ -5,7 +5,7 @@
 - ``probes.py cli-memory ARGS...``: ``backtest ARGS...`` (the CLI, in this process) with its stdout sent
   to /dev/null; then prints, as JSON on stderr, the peak RSS of this process and of its largest child
   (the sandbox).
-- ``probes.py memory-5m``: 5,000,000 one-minute bars through `run_backtest` and `model_dump_json()`;
+- ``probes.py memory-5m``: 5,000,000 one-minute bars through `run_backtest` and its JSON (`json_bytes`);
   prints the peak RSS after each stage, for this process and for the sandbox child.
 """
 
@@ -133,10 +133,12 @@ def memory_5m() -> None:
     stages["run_seconds"] = round(time.perf_counter() - t, 2)
     stages["after_data_and_run_mib"] = _peak_mib(resource.RUSAGE_SELF)
     t = time.perf_counter()
-    text = result.model_dump_json()
+    from backtest_engine.result import json_bytes
+
+    text = json_bytes(result)
     stages["json_seconds"] = round(time.perf_counter() - t, 2)
     stages["json_mib"] = round(len(text) / 2**20, 1)
-    with open(os.devnull, "w", encoding="ascii") as sink:
+    with open(os.devnull, "wb") as sink:
         sink.write(text)
     del text
     stages["bars"] = result.market_data_stats.data_points

@@ -7,7 +7,8 @@ run.py interleaves their runs so that the machine's noise hits them alike.
 Commands (one JSON object per line): ``{"op": "load", "bars": N}`` builds the benchmark bars and
 answers their fingerprint (equal fingerprints: identical data in every contender); ``{"op": "run"}``
 runs once and answers the seconds taken (measured here, around the call only) and, for our engine, its
-stage timings and the time `model_dump_json()` then takes; ``{"op": "check"}`` answers the last run's
+stage timings and the time its JSON (`result.json_bytes`, what the service stores) then takes;
+``{"op": "check"}`` answers the last run's
 trades and marked-to-market final equity; ``{"op": "quit"}``.
 """
 
@@ -22,6 +23,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
+
+from backtest_engine.result import json_bytes
 
 CONTENDERS = ("ours_vectorized", "ours_event", "vectorbt", "backtesting")
 
@@ -60,7 +63,7 @@ class Contender:
         if self.name.startswith("ours"):
             answer["timings"] = self.last.timings
             start = time.perf_counter()
-            text = self.last.model_dump_json()
+            text = json_bytes(self.last)
             answer["json_seconds"] = time.perf_counter() - start
             answer["json_bytes"] = len(text)
         return answer

@@ -9,6 +9,7 @@ Every step runs the real handler on moto, in this process.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import time
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         record = stack.job(execution_id) or {}
         bucket, key = stack.resources.results_bucket, str(record.get("result_key"))
         obj = stack.client("s3").get_object(Bucket=bucket, Key=key)
-        raw = obj["Body"].read()
+        stored = obj["Body"].read()  # gzip (Content-Encoding: gzip): a browser or requests decompress it
+        raw = gzip.decompress(stored)
         result: dict[str, Any] = json.loads(raw)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_bytes(raw)
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     print(render_summary(result))
     print()
     print(
-        f"Full result ({len(raw) / 1024:.0f} KiB: {len(result.get('trades', []))} trades, "
+        f"Full result ({len(raw) / 1024:.0f} KiB, {len(stored) / 1024:.0f} KiB gzip-compressed in S3: "
+        f"{len(result.get('trades', {}).get('pnl', []))} trades, "
         f"{len(result.get('equity_curve', {}).get('time', []))} equity points, "
         f"{len(result.get('logs', []))} log lines)"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from backtest_engine.engine import run_backtest
     from backtest_engine.metric_definitions import metric_definitions
     from backtest_engine.models import BacktestRequest
+    from backtest_engine.result import iter_json
     from local.report import render_metrics, render_summary
 
     try:
@@ -141,10 +141,12 @@ def run(args: argparse.Namespace) -> int:
             progress.done()
 
     if args.json:
-        sys.stdout.write(result.model_dump_json())
-        sys.stdout.write("\n")
+        for chunk in iter_json(result):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.flush()
         return 0
-    data = json.loads(result.model_dump_json(exclude={"equity_curve", "trades"}))
+    data = result.model_dump(mode="json", exclude={"equity_curve", "trades"})
     names = {str(d["key"]): str(d["name"]) for d in metric_definitions()}
     print(render_summary(data) if not args.full else render_metrics(data, full=True, names=names))
     return 0

@@ -72,11 +72,12 @@ def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, e2e
     assert job["results_url"].startswith(e2e_server.stack.endpoint_url)
     full = requests.get(job["results_url"], timeout=10)
     assert full.status_code == 200
+    assert full.headers["Content-Encoding"] == "gzip"  # stored compressed; a plain HTTP client decompresses it
     result = full.json()
     assert result["performance_metrics"]["total_return_percent"] == pytest.approx(
         job["performance_metrics"]["total_return_percent"]
     )
-    assert len(result["trades"]) == job["trade_summary"]["total_trades"]
+    assert len(result["trades"]["pnl"]) == job["trade_summary"]["total_trades"]
     assert len(result["equity_curve"]["equity"]) == job["market_data_stats"]["data_points"]
     assert _result_objects(e2e_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
 

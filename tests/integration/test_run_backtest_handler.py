@@ -103,7 +103,7 @@ def test_submit_run_status_with_the_full_result_behind_the_presigned_link(
     full = default_result_store().get(f"{RESULTS_PREFIX}{execution_id}.json")
     assert full["performance_metrics"] == pytest.approx(metrics)
     assert full["trade_summary"] == summary
-    assert len(full["trades"]) == summary["total_trades"]
+    assert len(full["trades"]["pnl"]) == summary["total_trades"]  # columnar: one list per field
     assert len(full["equity_curve"]["equity"]) == stats["data_points"]
     assert full["request"]["name"] == "happy"
     assert full["engine_version"] == __version__

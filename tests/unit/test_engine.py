@@ -7,6 +7,7 @@ import math
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from backtest_engine import __version__
@@ -15,6 +16,7 @@ from backtest_engine.engine import run_backtest
 from backtest_engine.errors import StrategyCompileError, UserInputError
 from backtest_engine.metric_definitions import METRIC_KEYS
 from backtest_engine.models import BacktestRequest
+from backtest_engine.result import json_bytes
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -30,7 +32,7 @@ def sma_result():
 
 
 def test_full_result_has_every_documented_field(sma_result):
-    data = json.loads(sma_result.model_dump_json())
+    data = json.loads(json_bytes(sma_result))
     for key in (
         "request",
         "performance_metrics",
@@ -55,9 +57,13 @@ def test_full_result_has_every_documented_field(sma_result):
         == len(data["equity_curve"]["drawdown_pct"])
     )
     assert data["equity_curve"]["time"][0].endswith("Z")
-    assert data["trade_summary"]["total_trades"] == len(data["trades"]) > 0
-    trade = data["trades"][0]
-    assert set(trade) >= {
+    trades = data["trades"]  # columnar: one list per field, one entry per trade
+    assert data["trade_summary"]["total_trades"] == len(trades["pnl"]) > 0
+    assert {len(column) for column in trades.values()} == {len(trades["pnl"])}
+    assert trades["side"][0] in ("long", "short") and trades["exit_reason"][0] == "signal"
+    assert trades["entry_time"][0].endswith("Z")
+    assert json.loads(json_bytes(sma_result)) == sma_result.model_dump(mode="json")
+    assert set(trades) >= {
         "entry_time",
         "exit_time",
         "entry_bar",
@@ -78,13 +84,13 @@ def test_result_is_consistent_with_itself(sma_result):
     assert m["final_capital"] == pytest.approx(eq[-1])
     assert m["total_return_percent"] == pytest.approx((eq[-1] / 10_000 - 1) * 100)
     assert m["total_trades"] == sma_result.trade_summary.total_trades
-    assert sum(t.pnl for t in sma_result.trades) == pytest.approx(eq[-1] - 10_000)
+    assert sma_result.trades.pnl.sum() == pytest.approx(eq[-1] - 10_000)
     assert min(sma_result.equity_curve.drawdown_pct) == pytest.approx(m["max_drawdown_percent"])
 
 
 def test_json_has_no_nan_or_infinity_even_without_trades():
     result = run_backtest(request("def generate_signals(data, params):\n    return np.zeros(len(data))\n"))
-    text = result.model_dump_json()
+    text = json_bytes(result).decode()
     assert "NaN" not in text and "Infinity" not in text
     assert result.trade_summary.total_trades == 0
     assert result.performance_metrics["win_rate"] is None
@@ -96,13 +102,13 @@ def test_json_has_no_nan_or_infinity_even_without_trades():
 def test_same_request_gives_the_same_result(sma_result):
     again = run_backtest(request((EXAMPLES / "sma_crossover_vectorized.py").read_text()))
     assert again.data_fingerprint == sma_result.data_fingerprint
-    assert again.equity_curve.equity == sma_result.equity_curve.equity
+    assert np.array_equal(again.equity_curve.equity, sma_result.equity_curve.equity)
     assert again.performance_metrics == sma_result.performance_metrics
 
 
 def test_compile_errors_surface_before_anything_runs():
     with pytest.raises(StrategyCompileError) as err:
-        run_backtest(request("def generate_signals(data, params):\n    return data.__class__\n"))
+        run_backtest(request("def generate_signals(data, params):\n    return generate_signals.__globals__\n"))
     assert err.value.line == 2
 
 
@@ -136,7 +142,7 @@ def test_user_csv_replaces_the_synthetic_data(tmp_path):
     assert result.market_data_stats.source == "csv"
     assert result.market_data_stats.data_points == 60
     assert result.trade_summary.total_trades > 0
-    assert all((t.size / 0.5).is_integer() for t in result.trades)
+    assert all((size / 0.5).is_integer() for size in result.trades.size.tolist())
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.py")))

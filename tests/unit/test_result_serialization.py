@@ -1,34 +1,37 @@
-"""The result's deferred equity curve and its JSON; the broker's compact fills; metrics' day ends.
+"""The result's JSON (`backtest_engine.result`), the broker's compact fills and chunked columns, metrics'
+day ends.
 
-The engine keeps the equity curve as numpy arrays until something reads it (`EquityCurve.deferred`) and
-writes its JSON straight from them: these tests pin that every way of reading the result gives what a
-curve built from lists gives, byte for byte.
+The result keeps its trades and its equity curve as numpy columns and writes its JSON from them in
+bounded chunks: these tests pin that the chunked JSON is exactly the JSON of the same data as Python
+objects, whatever the chunk size, that times and codes read as documented, and that the stored object is
+that JSON gzip-compressed.
 """
 
 from __future__ import annotations
 
-import copy
+import gzip
 import json
-import pickle
 import textwrap
 
 import numpy as np
 import pytest
 
-from backtest_engine import engine
+from backtest_engine import result as result_module
 from backtest_engine.bars import Bars
-from backtest_engine.broker import Broker, Costs, Order, simulate_target_fills, simulate_targets
-from backtest_engine.engine import CurveArrays, run_backtest
+from backtest_engine.broker import Broker, Columns, Costs, Order, simulate_target_fills, simulate_targets
+from backtest_engine.engine import equity_curve, run_backtest
 from backtest_engine.metrics import _day_ends, drawdown_percent, running_max
-from backtest_engine.models import BacktestRequest, BacktestResult, EquityCurve
+from backtest_engine.models import BacktestRequest
+from backtest_engine.result import BacktestResult, iter_json, json_bytes
 from backtest_engine.sandbox import SandboxLimits
+from backtest_service.result_store import gzip_chunks
 
 LIMITS = SandboxLimits(cpu_seconds=20, wall_seconds=40)
 SMA = """
 def generate_signals(data, params):
     fast = talib.SMA(data.close.values, timeperiod=5)
     slow = talib.SMA(data.close.values, timeperiod=20)
-    return np.where(fast > slow, 1.0, 0.0)
+    return np.where(fast > slow, 1.0, np.where(fast < slow * 0.995, -1.0, 0.0))
 """
 
 
@@ -40,6 +43,7 @@ def bars(n: int = 3000, seed: int = 3) -> Bars:
     return Bars("TEST", "1m", times, open_, np.maximum(open_, close), np.minimum(open_, close), close, np.ones(n))
 
 
+@pytest.fixture(scope="module")
 def result() -> BacktestResult:
     """A deterministic result (its stage timings, which vary from run to run, emptied)."""
     request = BacktestRequest.model_validate(
@@ -50,96 +54,69 @@ def result() -> BacktestResult:
     return r
 
 
-def from_lists(curve: EquityCurve) -> EquityCurve:
-    """The same curve built the plain way, from lists."""
-    return EquityCurve(time=list(curve.time), equity=list(curve.equity), drawdown_pct=list(curve.drawdown_pct))
-
-
-def test_the_result_json_is_pydantics_json_of_the_same_data_byte_for_byte():
-    # Given a result whose equity curve is deferred (numpy arrays)
-    deferred = result()
-    assert deferred.equity_curve.is_deferred
-    # When it is dumped, and the same result with a list-built curve is dumped
-    fast = deferred.model_dump_json()
-    plain = deferred.model_copy(update={"equity_curve": from_lists(result().equity_curve)})
-    # Then both texts are identical, and the curve is still deferred (the fast path made no lists)
-    assert fast == plain.model_dump_json()
-    assert deferred.equity_curve.is_deferred
-    data = json.loads(fast)
+def test_the_json_is_the_data_as_python_objects(result):
+    data = json.loads(json_bytes(result))
+    assert data == result.model_dump(mode="json")
     assert list(data) == list(BacktestResult.model_fields)
-    assert len(data["equity_curve"]["time"]) == len(data["equity_curve"]["equity"]) == 3000
-    assert data["equity_curve"]["time"][:2] == ["2023-12-30T22:00:00Z", "2023-12-30T22:07:00Z"]
 
 
-@pytest.mark.parametrize(
-    "exclude",
-    [{"equity_curve"}, {"trades"}, {"equity_curve", "trades"}, {"request", "timings"}, {"logs", "engine_version"}],
-)
-def test_exclude_gives_what_pydantic_gives(exclude):
-    deferred, plain = result(), result()
-    plain.equity_curve.materialize()
-    assert not plain.equity_curve.is_deferred
-    assert deferred.model_dump_json(exclude=exclude) == plain.model_dump_json(exclude=exclude)
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_any_chunk_size_gives_the_same_json(result, monkeypatch, chunk):
+    whole = json_bytes(result)
+    monkeypatch.setattr(result_module, "CHUNK", chunk)
+    chunks = list(iter_json(result))
+    assert b"".join(chunks) == whole
+    if chunk == 7:  # bounded pieces: none holds more than a chunk of any column
+        assert max(len(c) for c in chunks) < 7 * 40 + 4096
 
 
-def test_other_options_fall_back_to_pydantic_with_the_lists():
-    deferred = result()
-    indented = deferred.model_dump_json(indent=2)
-    assert json.loads(indented) == json.loads(result().model_dump_json())
-    assert not deferred.equity_curve.is_deferred  # the fallback made the lists
-
-
-def test_reading_the_curve_makes_the_lists_once():
-    r = result()
-    curve = r.equity_curve
-    equity = curve.equity
-    # The lists are the engine's arrays, exactly
-    assert isinstance(equity, list) and isinstance(curve.time, list)
-    assert not curve.is_deferred
-    assert curve.equity is equity  # made once, then plain pydantic fields
-    assert curve.time[0] == "2023-12-30T22:00:00Z" and curve.time[-1].endswith("Z")
-    assert curve.drawdown_pct == drawdown_percent(np.asarray(equity), 10_000.0).tolist()
-    assert r.performance_metrics["final_capital"] == pytest.approx(equity[-1], rel=1e-11)
-
-
-def test_deferred_and_list_curves_compare_dump_copy_and_pickle_alike():
-    a, b = result(), result()
-    b.equity_curve.materialize()
-    assert a.equity_curve.model_dump() == b.equity_curve.model_dump()
-    c = result()
-    assert c == b  # equality makes the lists
-    assert dict(result().equity_curve)["equity"] == b.equity_curve.equity
-    assert "equity=[" in repr(result().equity_curve)
-    for clone in (copy.deepcopy(result()), pickle.loads(pickle.dumps(result())), result().model_copy()):
-        assert clone.model_dump_json() == b.model_dump_json()
-    assert result().model_dump(mode="json") == json.loads(b.model_dump_json())
+def test_trades_read_as_documented(result):
+    trades = json.loads(json_bytes(result))["trades"]
+    n = result.trade_summary.total_trades
+    assert n > 10 and {len(v) for v in trades.values()} == {n}
+    assert set(trades["side"]) == {"long", "short"}
+    assert set(trades["exit_reason"]) <= {"signal", "stop_loss", "take_profit", "end_of_data"}
+    assert all(t.endswith("Z") and len(t) == 20 for t in trades["entry_time"] + trades["exit_time"])
+    assert trades["bars_held"] == [x - e for e, x in zip(trades["entry_bar"], trades["exit_bar"], strict=True)]
+    rows = result.trades.rows(0, 3)
+    assert [r["pnl"] for r in rows] == trades["pnl"][:3]
+    assert rows[0]["side"] == trades["side"][0]
 
 
 @pytest.mark.parametrize(
     "times",
     [
-        # minutes across a day, a month and a year boundary
-        np.datetime64("2019-12-31T23:57") + np.arange(9) * np.timedelta64(1, "m"),
-        # seconds across the epoch (negative epoch seconds)
-        np.datetime64("1969-12-31T23:59:57") + np.arange(6) * np.timedelta64(1, "s"),
-        # sub-second times are cut to the second, as np.datetime_as_string(unit="s") does
-        np.array(
-            ["2024-02-29T12:34:56.999", "2024-03-01T00:00:00.001", "2100-01-01T00:00:00.5"], dtype="datetime64[ms]"
-        ),
-        # very sparse times (the generic path)
+        np.array(["2024-02-29T12:34:56.999", "2024-03-01T00:00:00.001"], dtype="datetime64[ms]"),
         np.array(["1700-01-01", "2200-06-30T23:59:59"], dtype="datetime64[s]"),
         np.array([], dtype="datetime64[s]"),
     ],
 )
-def test_curve_json_matches_the_lists_for_any_times(times, monkeypatch):
-    monkeypatch.setattr(engine, "_JSON_CHUNK", 4)  # several chunks: the drawdown's running peak carries over
+def test_curve_times_are_whole_seconds_in_utc(times):
     times = times.astype("datetime64[ns]")
-    rng = np.random.default_rng(len(times))
-    equity = 1000 * np.exp(np.cumsum(rng.normal(0, 0.05, times.shape[0])))
-    columns = CurveArrays(times, equity, 1000.0)
-    t, e, d = columns.lists()
-    assert t == [s + "Z" for s in np.datetime_as_string(times, unit="s").tolist()]
-    assert columns.json() == EquityCurve(time=t, equity=e, drawdown_pct=d).model_dump_json()
+    equity = np.linspace(1000.0, 1100.0, times.shape[0])
+    curve = equity_curve(equity, times, 1000.0)
+    dumped = curve.model_dump(mode="json")
+    assert dumped["time"] == [s + "Z" for s in np.datetime_as_string(times, unit="s").tolist()]
+    assert dumped["drawdown_pct"] == drawdown_percent(equity, 1000.0).tolist()
+
+
+def test_the_stored_object_is_the_json_gzip_compressed(result):
+    stored = b"".join(gzip_chunks(iter_json(result)))
+    assert gzip.decompress(stored) == json_bytes(result)
+    assert len(stored) * 2 < len(json_bytes(result))
+
+
+def test_columns_move_rows_into_numpy_chunks():
+    columns = Columns({"a": "int64", "b": "float64"})
+    lists = columns.lists()
+    for k in range(Columns.CHUNK * 2 + 5):
+        lists["a"].append(k)
+        lists["b"].append(k / 2)
+        columns.flush_if_full()
+        assert len(lists["a"]) < Columns.CHUNK  # never more than a chunk of Python objects
+    arrays = columns.arrays()
+    assert arrays["a"].tolist() == list(range(Columns.CHUNK * 2 + 5))
+    assert arrays["b"].dtype == np.float64 and arrays["b"][-1] == (Columns.CHUNK * 2 + 4) / 2
 
 
 def test_fills_expand_to_the_ledger_finish_gives():

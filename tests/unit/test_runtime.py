@@ -69,8 +69,9 @@ def test_the_same_logic_in_both_styles_gives_identical_trades_and_equity():
     tgt = backtest(EVENT_SMA_WITH_TARGET, bars)
     assert vec.style == "vectorized" and evt.style == "event"
     assert vec.trade_summary.total_trades > 5
-    assert [t.model_dump() for t in vec.trades] == [t.model_dump() for t in evt.trades]
-    assert vec.equity_curve.equity == evt.equity_curve.equity == tgt.equity_curve.equity
+    assert vec.trades.rows() == evt.trades.rows()
+    assert np.array_equal(vec.equity_curve.equity, evt.equity_curve.equity)
+    assert np.array_equal(vec.equity_curve.equity, tgt.equity_curve.equity)
     assert vec.performance_metrics == evt.performance_metrics
 
 
@@ -87,7 +88,7 @@ def test_both_styles_agree_on_synthetic_market_data_too():
     ]
     vec, evt = (run_backtest(r, limits=LIMITS) for r in requests)
     assert vec.trade_summary.total_trades > 0
-    assert vec.equity_curve.equity == evt.equity_curve.equity
+    assert np.array_equal(vec.equity_curve.equity, evt.equity_curve.equity)
     assert vec.data_fingerprint == evt.data_fingerprint
 
 
@@ -118,7 +119,7 @@ def test_long_short_vectorized_matches_event_with_sell():
         bars,
     )
     assert vec.trade_summary.short_trades > 0
-    assert vec.equity_curve.equity == evt.equity_curve.equity
+    assert np.array_equal(vec.equity_curve.equity, evt.equity_curve.equity)
 
 
 def test_on_bar_sees_only_the_past_and_the_current_bar():
@@ -229,7 +230,7 @@ def test_stop_loss_exit_is_reported_and_entry_allowed_again():
                 ctx.buy(sl=bar.close * 0.995, tp=bar.close * 1.01)
         """
     )
-    reasons = {t.exit_reason for t in result.trades}
+    reasons = {t["exit_reason"] for t in result.trades.rows()}
     assert {"stop_loss", "take_profit"} <= reasons
     assert result.trade_summary.total_trades > 10
 

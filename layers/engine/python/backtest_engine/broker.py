@@ -42,6 +42,59 @@ EXIT_REASONS: tuple[ExitReason, ...] = ("signal", "stop_loss", "take_profit", "e
 _REASON_CODE = {reason: code for code, reason in enumerate(EXIT_REASONS)}
 
 
+class Columns:
+    """Append-only numeric columns kept as numpy: rows gather in short Python lists that are moved into
+    numpy chunks every `CHUNK` rows, so a run with millions of fills or trades never holds a Python
+    object per row (what made the runner's memory grow with the trade count)."""
+
+    CHUNK = 1 << 15
+
+    __slots__ = ("_chunks", "_dtypes", "_rows", "names")
+
+    def __init__(self, dtypes: dict[str, str]) -> None:
+        self.names = tuple(dtypes)
+        self._dtypes = dtypes
+        self._rows: dict[str, list[float]] = {name: [] for name in dtypes}
+        self._chunks: dict[str, list[np.ndarray]] = {name: [] for name in dtypes}
+
+    def lists(self) -> dict[str, list[float]]:
+        """The open lists to append one value per column to; call `flush_if_full` after each row."""
+        return self._rows
+
+    def flush_if_full(self) -> None:
+        if len(self._rows[self.names[0]]) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        for name, values in self._rows.items():
+            if values:
+                self._chunks[name].append(np.asarray(values, dtype=self._dtypes[name]))
+                values.clear()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        self._flush()
+        return {
+            name: np.concatenate(chunks) if chunks else np.empty(0, dtype=self._dtypes[name])
+            for name, chunks in self._chunks.items()
+        }
+
+
+_TRADE_COLUMNS = {
+    "entry_bar": "int64",
+    "exit_bar": "int64",
+    "side": "int8",
+    "size": "float64",
+    "entry_price": "float64",
+    "exit_price": "float64",
+    "pnl": "float64",
+    "return_pct": "float64",
+    "commission": "float64",
+    "closed_by_end": "bool",
+    "reason": "int8",
+}
+_FILL_COLUMNS = {"bar": "int64", "position": "float64", "cash": "float64"}
+
+
 @dataclass(frozen=True, slots=True)
 class Costs:
     commission: float
@@ -129,9 +182,9 @@ class Broker:
         self._close = close
         self._eps = costs.lot_size * 1e-6
         # Fills as step changes: after the fill on bar fill_bar[k], the position and cash were ...
-        self._fill_bar: list[int] = []
-        self._fill_pos: list[float] = []
-        self._fill_cash: list[float] = []
+        self._fills = Columns(_FILL_COLUMNS)
+        fill_lists = self._fills.lists()
+        self._fill_bar, self._fill_pos, self._fill_cash = fill_lists["bar"], fill_lists["position"], fill_lists["cash"]
         # The open trade.
         self._side = 0
         self._entry_bar = 0
@@ -140,22 +193,8 @@ class Broker:
         self._max_size = 0.0
         self._trade_commission = 0.0
         # Closed trades, column by column.
-        self._trades: dict[str, list[float]] = {
-            k: []
-            for k in (
-                "entry_bar",
-                "exit_bar",
-                "side",
-                "size",
-                "entry_price",
-                "exit_price",
-                "pnl",
-                "return_pct",
-                "commission",
-                "closed_by_end",
-                "reason",
-            )
-        }
+        self._trade_columns = Columns(_TRADE_COLUMNS)
+        self._trades = self._trade_columns.lists()
 
     # ---- orders -------------------------------------------------------------------------------
 
@@ -259,6 +298,7 @@ class Broker:
         self._fill_bar.append(bar)
         self._fill_pos.append(self.position)
         self._fill_cash.append(self.cash)
+        self._fills.flush_if_full()
 
     def _apply(self, units: float, price: float, bar: int, reason: ExitReason) -> None:
         commission = abs(units) * price * self.costs.commission
@@ -301,6 +341,7 @@ class Broker:
         t["commission"].append(self._trade_commission)
         t["closed_by_end"].append(reason == "end_of_data")
         t["reason"].append(_REASON_CODE[reason])
+        self._trade_columns.flush_if_full()
         self.sl = self.tp = None
 
     # ---- the end ------------------------------------------------------------------------------
@@ -314,27 +355,17 @@ class Broker:
         n = self._close.shape[0]
         if self.position != 0.0 and n:
             self.fill(-self.position, float(self._close[n - 1]), n - 1, "end_of_data")
-        t = self._trades
-        trades = TradeRecords(
-            entry_bar=np.asarray(t["entry_bar"], dtype=np.int64),
-            exit_bar=np.asarray(t["exit_bar"], dtype=np.int64),
-            side=np.asarray(t["side"], dtype=np.int8),
-            size=np.asarray(t["size"], dtype=np.float64),
-            entry_price=np.asarray(t["entry_price"], dtype=np.float64),
-            exit_price=np.asarray(t["exit_price"], dtype=np.float64),
-            pnl=np.asarray(t["pnl"], dtype=np.float64),
-            return_pct=np.asarray(t["return_pct"], dtype=np.float64),
-            commission=np.asarray(t["commission"], dtype=np.float64),
-            closed_by_end=np.asarray(t["closed_by_end"], dtype=bool),
-        )
+        t = self._trade_columns.arrays()
+        reasons = t.pop("reason")
+        fills = self._fills.arrays()
         return Fills(
-            bar=np.asarray(self._fill_bar, dtype=np.int64),
-            position=np.asarray(self._fill_pos, dtype=np.float64),
-            cash=np.asarray(self._fill_cash, dtype=np.float64),
+            bar=fills["bar"],
+            position=fills["position"],
+            cash=fills["cash"],
             initial_capital=self.initial_capital,
             bars=n,
-            trades=trades,
-            exit_reasons=np.asarray(t["reason"], dtype=np.int8),
+            trades=TradeRecords(**t),
+            exit_reasons=reasons,
             total_commission=self.total_commission,
         )
 

@@ -1,5 +1,7 @@
-"""Pydantic models of a backtest request and its full result: the contract shared by the CLI, the API
-and the stored result. Field names keep the seed API's (`total_return_percent`, `trade_summary`, ...).
+"""Pydantic models of a backtest request and of the summary parts of its result: the contract shared by the
+CLI, the API and the stored result. Field names keep the seed API's (`total_return_percent`,
+`trade_summary`, ...). The full result, with its numpy columns, is `backtest_engine.result` (this module
+imports no numpy: the API functions use it).
 """
 
 from __future__ import annotations
@@ -7,17 +9,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
-    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -172,147 +171,3 @@ class MarketDataStats(BaseModel):
     symbol: str | None = None
     timeframe: str | None = None
     source: str | None = None
-
-
-class Trade(BaseModel):
-    entry_time: str
-    exit_time: str
-    entry_bar: int
-    exit_bar: int
-    side: Literal["long", "short"]
-    size: float = Field(description="Largest absolute position held during the trade, in units.")
-    entry_price: float = Field(description="Average fill price of the units bought (long) or sold (short).")
-    exit_price: float = Field(description="Average fill price of the units that closed the trade.")
-    pnl: float = Field(description="Profit or loss in money, net of every commission of the trade.")
-    return_pct: float = Field(description="pnl as a percent of the money put into the trade (size × entry price).")
-    commission: float
-    exit_reason: Literal["signal", "stop_loss", "take_profit", "end_of_data"]
-    bars_held: int
-
-
-class CurveColumns(Protocol):
-    """Where a deferred `EquityCurve` takes its columns from (the engine keeps them as numpy arrays)."""
-
-    def lists(self) -> tuple[list[str], list[float], list[float]]:
-        """The three columns as lists: ISO-8601 UTC times ending in ``Z``, equity, drawdown percent."""
-        ...
-
-    def json(self) -> str:
-        """The curve as JSON, exactly what `EquityCurve.model_dump_json()` gives for `lists()`."""
-        ...
-
-
-_CURVE_FIELDS = ("time", "equity", "drawdown_pct")
-
-
-class EquityCurve(BaseModel):
-    """Columnar: one entry per bar in each list.
-
-    The engine builds it deferred (`EquityCurve.deferred`): the lists are made from its numpy arrays on
-    first access or dump, and `BacktestResult.model_dump_json()` writes the curve straight from the
-    arrays, so a 5M-bar result never holds 15M Python objects. Either way the data and the JSON are the
-    same as for a curve built from lists.
-    """
-
-    time: list[str]
-    equity: list[float]
-    drawdown_pct: list[float]
-
-    _columns: CurveColumns | None = PrivateAttr(default=None)
-
-    @classmethod
-    def deferred(cls, columns: CurveColumns) -> EquityCurve:
-        """A curve whose lists are made from `columns` only when something reads them."""
-        curve = cls.model_construct(_fields_set=set(_CURVE_FIELDS))
-        curve._columns = columns
-        return curve
-
-    @property
-    def is_deferred(self) -> bool:
-        return self._columns is not None
-
-    def materialize(self) -> None:
-        """Make the lists now (a no-op once they exist)."""
-        columns = self._columns
-        if columns is not None:
-            time, equity, drawdown = columns.lists()
-            self.__dict__.update(time=time, equity=equity, drawdown_pct=drawdown)
-            self._columns = None
-
-    def curve_json(self) -> str:
-        """The curve's JSON: from the arrays while deferred, else pydantic's."""
-        columns = self._columns
-        return columns.json() if columns is not None else self.model_dump_json()
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _CURVE_FIELDS and self._columns is not None:
-            self.materialize()
-            return self.__dict__[name]
-        return super().__getattr__(name)  # type: ignore[misc]
-
-    @model_serializer(mode="wrap")
-    def _serialize(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
-        # No return annotation: the serialization schema stays the fields' (an annotation would replace it).
-        self.materialize()
-        return handler(self)
-
-    def __eq__(self, other: object) -> bool:
-        self.materialize()
-        if isinstance(other, EquityCurve):
-            other.materialize()
-        return super().__eq__(other)
-
-    def __iter__(self) -> Any:
-        self.materialize()
-        return super().__iter__()
-
-    def model_copy(self, *args: Any, **kwargs: Any) -> Any:
-        self.materialize()
-        return super().model_copy(*args, **kwargs)
-
-    def __repr_args__(self) -> Any:
-        self.materialize()
-        return super().__repr_args__()
-
-
-class BacktestResult(BaseModel):
-    request: dict[str, Any]
-    style: Literal["vectorized", "event"]
-    performance_metrics: dict[str, MetricValue]
-    metric_notes: dict[str, str] = Field(
-        default_factory=dict, description="Why a metric is null (no trades, zero volatility, ...)."
-    )
-    periods_per_year: int
-    trade_summary: TradeSummary
-    market_data_stats: MarketDataStats
-    trades: list[Trade]
-    equity_curve: EquityCurve
-    logs: list[str]
-    engine_version: str
-    data_fingerprint: str
-    timings: dict[str, float] = Field(default_factory=dict, description="Seconds spent per stage.")
-
-    def model_dump_json(self, **kwargs: Any) -> str:  # type: ignore[override]
-        """pydantic's JSON; a deferred equity curve is written straight from its arrays (same JSON).
-
-        The fast path takes plain calls and ``exclude`` given as a set of field names; any other option
-        makes the curve's lists and leaves the whole dump to pydantic.
-        """
-        exclude = kwargs.get("exclude")
-        curve = self.__dict__.get("equity_curve")
-        simple = set(kwargs) <= {"exclude"} and (exclude is None or isinstance(exclude, set | frozenset))
-        if not (isinstance(curve, EquityCurve) and curve.is_deferred and simple):
-            return super().model_dump_json(**kwargs)
-        excluded = set(exclude or ())
-        if "equity_curve" in excluded:
-            return super().model_dump_json(exclude=excluded)
-        names = [name for name in type(self).model_fields if name not in excluded]
-        at = names.index("equity_curve")
-        parts = ["{"]
-        if at:
-            parts += [super().model_dump_json(include=set(names[:at]))[1:-1], ","]
-        parts += ['"equity_curve":', curve.curve_json()]
-        if at + 1 < len(names):
-            parts += [",", super().model_dump_json(include=set(names[at + 1 :]))[1:-1]]
-        parts.append("}")
-        return "".join(parts)

@@ -37,7 +37,8 @@ from pydantic import ValidationError
 
 from backtest_engine.engine import run_backtest
 from backtest_engine.errors import EngineError, StrategyFault, UserInputError
-from backtest_engine.models import BacktestRequest, BacktestResult
+from backtest_engine.models import BacktestRequest
+from backtest_engine.result import BacktestResult, iter_json
 from backtest_engine.sandbox import SandboxLimits
 from backtest_engine.sandbox.supervisor import default_supervisor
 from backtest_service.errors import JobAlreadyTerminal, JobNotFound, invalid_from_errors
@@ -150,7 +151,7 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
         return Outcome.SKIPPED
     run_ms = (time.perf_counter() - started) * 1000.0
 
-    key = deps.results.put(execution_id, result.model_dump_json())
+    key = deps.results.put(execution_id, iter_json(result))
     summary = JobSummaryUpdate(
         performance_metrics=result.performance_metrics,
         trade_summary=result.trade_summary.model_dump(mode="json"),

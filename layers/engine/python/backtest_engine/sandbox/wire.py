@@ -164,7 +164,7 @@ def write_bars(columns: Mapping[str, np.ndarray]) -> int:
     fd = os.memfd_create("bars", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         for name in BAR_COLUMNS:
-            _write_all(fd, memoryview(np.ascontiguousarray(columns[name])).cast("B"))
+            _write_all(fd, np.ascontiguousarray(columns[name]).data.cast("B"))
         fcntl.fcntl(
             fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
         )

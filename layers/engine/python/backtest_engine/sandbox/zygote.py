@@ -32,6 +32,7 @@ import socket
 import struct
 import sys
 import warnings
+import zoneinfo
 from typing import Final
 
 # Message: op u8, request u32, value i64 (a pid, flags or a wait status), pid i64.
@@ -123,7 +124,11 @@ def _exercise() -> None:
     pd.Timestamp("2024-01-01"), pd.to_datetime(["2024-01-01"]), pd.to_timedelta("1h"), pd.Timestamp.now(tz="UTC")
     index.strftime("%Y-%m-%d"), index.hour, index.minute, index.dayofweek, index.month, index.date, index.time
     pd.Period("2024-01", freq="M"), pd.date_range("2024-01-01", periods=3, freq="D"), pd.DataFrame({"a": [1]}).sum()
-    for zone in _TIME_ZONES:  # a child cannot read the zone database: load the common zones here
+    # A child cannot read the zone database: load the common zones here and keep them (zoneinfo's own cache
+    # holds only the last eight strongly; the others would be collected, then read again from a file).
+    global _ZONES
+    _ZONES = tuple(zoneinfo.ZoneInfo(zone) for zone in _TIME_ZONES)
+    for zone in _TIME_ZONES:
         index.tz_convert(zone).hour, ts.tz_convert(zone).strftime("%H:%M"), pd.Timestamp("2024-06-01", tz=zone)
     datetime.datetime(2024, 1, 1).strftime("%Y-%m-%d %H:%M:%S"), datetime.date(2024, 1, 1).isoformat()
     f"{datetime.datetime(2024, 1, 1):%Y}", datetime.datetime.fromisoformat("2024-01-01T00:00:00+00:00")
@@ -149,6 +154,7 @@ def _exercise() -> None:
     1 + sum(range(3)), sorted({3, 1}), divmod(7, 2), round(2.5), int("7"), float("1e3"), hash("x"), bin(3), hex(9)
 
 
+_ZONES: tuple[object, ...] = ()
 _TIME_ZONES = (
     "UTC",
     "America/New_York",
