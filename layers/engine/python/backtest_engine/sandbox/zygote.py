@@ -124,12 +124,20 @@ def _exercise() -> None:
     pd.Timestamp("2024-01-01"), pd.to_datetime(["2024-01-01"]), pd.to_timedelta("1h"), pd.Timestamp.now(tz="UTC")
     index.strftime("%Y-%m-%d"), index.hour, index.minute, index.dayofweek, index.month, index.date, index.time
     pd.Period("2024-01", freq="M"), pd.date_range("2024-01-01", periods=3, freq="D"), pd.DataFrame({"a": [1]}).sum()
-    # A child cannot read the zone database: load the common zones here and keep them (zoneinfo's own cache
-    # holds only the last eight strongly; the others would be collected, then read again from a file).
+    # A child cannot read the zone database: load the common zones here, through every path pandas takes, and
+    # keep every zone object made on the way. zoneinfo's caches hold only the last eight zones strongly, the
+    # others would be collected and read again from a file: both the C ZoneInfo and the pure-Python one that
+    # pandas makes its "twins" with inside its converters.
     global _ZONES
-    _ZONES = tuple(zoneinfo.ZoneInfo(zone) for zone in _TIME_ZONES)
+    from zoneinfo import _zoneinfo  # type: ignore[attr-defined]
+
+    _zoneinfo.ZoneInfo._strong_cache_size = 4 * len(_TIME_ZONES)
+    kept: list[object] = []
     for zone in _TIME_ZONES:
-        index.tz_convert(zone).hour, ts.tz_convert(zone).strftime("%H:%M"), pd.Timestamp("2024-06-01", tz=zone)
+        converted = index.tz_convert(zone)
+        kept += [zoneinfo.ZoneInfo(zone), converted.tz, ts.tz_convert(zone).tzinfo]
+        converted.hour, converted[0], ts.tz_convert(zone).strftime("%H:%M"), pd.Timestamp("2024-06-01", tz=zone)
+    _ZONES = (*kept, *_zoneinfo.ZoneInfo._strong_cache.values())
     datetime.datetime(2024, 1, 1).strftime("%Y-%m-%d %H:%M:%S"), datetime.date(2024, 1, 1).isoformat()
     f"{datetime.datetime(2024, 1, 1):%Y}", datetime.datetime.fromisoformat("2024-01-01T00:00:00+00:00")
     "{:.1%} {:>8.2f} {}".format(0.5, 2.0, "x"), "%.2f %s %d" % (1.0, "a", 3), f"{1.5:,.2f}", format(2.5, ".3f")  # noqa: UP031
@@ -179,7 +187,8 @@ def _prctl_parent_death() -> None:
 
 
 def serve(control_fd: int, allow_unrestricted: bool) -> None:
-    """The zygote's loop: fork on SPAWN, kill on KILL, report every child's end."""
+    """The zygote's life: warm, then fork on SPAWN, kill on KILL, report every child's end (`_loop`) until the
+    runner's channel closes; then it kills every child it has."""
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -193,32 +202,45 @@ def serve(control_fd: int, allow_unrestricted: bool) -> None:
     selector.register(wake_read, selectors.EVENT_READ)
     control.sendall(CONTROL.pack(OP_READY, 0, os.getpid(), 0))
     try:
-        while True:
-            for key, _ in selector.select():
-                if key.fileobj is control:
-                    message, fds, _flags, _addr = socket.recv_fds(control, CONTROL.size, 3)
-                    if not message:
-                        return  # the runner is gone
-                    op, request, value, pid = CONTROL.unpack(message)
-                    if op == OP_SPAWN and len(fds) == 3:
-                        flags = value if allow_unrestricted else value & ~FLAG_UNRESTRICTED
-                        child = _spawn(fds, flags, control, devnull)
-                        children.add(child)
-                        control.sendall(CONTROL.pack(OP_SPAWNED, request, 0, child))
-                    elif op == OP_KILL and pid in children:
-                        _kill_group(pid)
-                    for fd in fds:
-                        os.close(fd)
-                else:
-                    try:
-                        while os.read(wake_read, 512):
-                            pass
-                    except BlockingIOError:
-                        pass
-                    _reap(children, control)
+        _loop(control, selector, wake_read, children, devnull, allow_unrestricted)
+    except (BrokenPipeError, ConnectionError):
+        pass  # the runner closed the channel while we answered: it is gone
     finally:
         for pid in children:
             _kill_group(pid)
+
+
+def _loop(
+    control: socket.socket,
+    selector: selectors.BaseSelector,
+    wake_read: int,
+    children: set[int],
+    devnull: int,
+    allow_unrestricted: bool,
+) -> None:
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is control:
+                message, fds, _flags, _addr = socket.recv_fds(control, CONTROL.size, 3)
+                if not message:
+                    return  # the runner is gone
+                op, request, value, pid = CONTROL.unpack(message)
+                if op == OP_SPAWN and len(fds) == 3:
+                    flags = value if allow_unrestricted else value & ~FLAG_UNRESTRICTED
+                    child = _spawn(fds, flags, control, devnull)
+                    children.add(child)
+                    control.sendall(CONTROL.pack(OP_SPAWNED, request, 0, child))
+                elif op == OP_KILL and pid in children:
+                    _kill_group(pid)
+                for fd in fds:
+                    os.close(fd)
+            else:
+                try:
+                    while os.read(wake_read, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                _reap(children, control)
 
 
 def _kill_group(pid: int) -> None:
