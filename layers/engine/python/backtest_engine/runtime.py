@@ -18,6 +18,7 @@ both brokers run the same code on the same bars, so they agree.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -300,7 +301,7 @@ class Context:
         for arr in copies:
             arr.fill(np.nan)
             arr.setflags(write=False)
-        if not str(getattr(fn, "__module__", "") or "").startswith("talib"):
+        if not _is_talib(fn):
             self._check_causal(fn, args, kwargs, revealed, n)
         return revealed
 
@@ -329,6 +330,18 @@ class Context:
 
 
 _CONTEXT_READ_ONLY = frozenset({"i", "data", "position", "cash", "equity"})
+
+
+@functools.cache
+def _talib_functions() -> frozenset[int]:
+    import talib
+
+    return frozenset(id(getattr(talib, name)) for name in talib.get_functions())
+
+
+def _is_talib(fn: Any) -> bool:
+    """Whether `fn` is one of TA-Lib's own (causal) functions: by identity, not by what it says its module is."""
+    return id(fn) in _talib_functions()
 
 
 def _name(fn: Any) -> str:

@@ -88,8 +88,13 @@ def _exercise() -> None:
     import talib
     from talib import abstract
 
-    from backtest_engine import runtime  # noqa: F401  (the strategy runtime and the sandbox policy)
+    from backtest_engine import runtime
     from backtest_engine.sandbox import child  # noqa: F401
+    from backtest_engine.sandbox.log import StrategyLog
+    from backtest_engine.sandbox.policy import build_globals
+
+    build_globals(StrategyLog(1, 1))  # the policy's one-time set-up (guards, views, the pandas label fix)
+    runtime._talib_functions()
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=300).cumsum() + 100.0
