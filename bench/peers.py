@@ -27,7 +27,8 @@ import talib
 from backtest_engine.bars import Bars
 from backtest_engine.engine import run_backtest
 from backtest_engine.market_data import load_bars
-from backtest_engine.models import BacktestRequest, BacktestResult
+from backtest_engine.models import BacktestRequest
+from backtest_engine.result import BacktestResult
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORIZED_FILE = ROOT / "examples" / "sma_crossover_vectorized.py"
