@@ -10,7 +10,7 @@ Runs in .venv-bench (the peers pinned in bench/requirements.txt, the repo instal
 3. Cold process: `backtest run` from process start to the JSON result, against vectorbt's first call in
    a fresh process (import, data, from_signals, stats), with numba's on-disk cache empty and warm.
 4. Memory: peak RSS of 8 years of BTCUSD 1-minute bars through `backtest run --json`, and of 5M bars
-   through `run_backtest` + `model_dump_json()`.
+   through `run_backtest` + `result.json_bytes`.
 5. Import time of each Lambda handler in a fresh interpreter, with the environment the functions get.
 
 Usage: ``python bench/run.py [--quick] [--out PATH]`` (--quick: 10k/100k bars only, fewer runs; for a try).
@@ -235,7 +235,7 @@ def memory(work: Path) -> dict[str, Any]:
         raise RuntimeError(f"cli-memory failed: {out.stderr[-2000:]}")
     eight = json.loads(out.stderr.strip().splitlines()[-1])
     eight["seconds"] = time.perf_counter() - start
-    log("memory: 5M bars through run_backtest + model_dump_json")
+    log("memory: 5M bars through run_backtest + its JSON")
     out = subprocess.run([PY, str(BENCH / "probes.py"), "memory-5m"], env=env, cwd=REPO, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"memory-5m failed: {out.stderr[-2000:]}")
@@ -385,7 +385,7 @@ def report(
         " `examples/sma_crossover_event.py` (initialize/on_bar): compile under RestrictedPython, the sandbox child"
         " (forked from the warm zygote, confined, the bars over a pipe, the strategy and its look-ahead check, its"
         " decisions back), the fills simulated on the trusted side,"
-        " the data fingerprint, all 58 metrics and the `BacktestResult`. Its JSON (`model_dump_json()`, what the"
+        " the data fingerprint, all 58 metrics and the `BacktestResult`. Its JSON (`result.json_bytes`, what the"
         " service stores) is timed separately and shown apart.",
         "- vectorbt: TA-Lib SMAs → entries/exits at the crosses, moved one bar later, `Portfolio.from_signals(close,"
         " entries, exits, price=open, size=inf, size_granularity=1, fees=0.001, init_cash=10000, freq='1min')`"
@@ -422,7 +422,7 @@ def report(
         L.append(f"| {res.bars:,} | {vb / v:.2f}× | {bt / v:.2f}× | {vb / e:.2f}× | {bt / e:.2f}× |")
     L += [
         "",
-        "Our stages (medians, seconds; `result` = building the `BacktestResult`; JSON = `model_dump_json()` after it):",
+        "Our stages (medians, seconds; `result` = building the `BacktestResult`; JSON = `result.json_bytes` after it):",
         "",
     ]
     L += ["| bars | style | compile | strategy (child) | metrics | result | total | metrics share | + JSON | JSON MB |",
@@ -524,13 +524,13 @@ def report(
             "## Peak memory",
             "",
             "Peak resident set size (ru_maxrss) of the process that runs the backtest (parent) and of the largest"
-            " child (the sandbox, forked from the parent: the pages they share are counted in both).",
+            " child (the sandbox, forked from the zygote, not from the parent: measured when the zygote has ended).",
             "",
             "| run | bars | parent MiB | sandbox child MiB | seconds |",
             "|---|---:|---:|---:|---:|",
             f"| `backtest run` BTCUSD 1m 2018-01-01..2025-12-31 (the whole 8-year history) `--json > /dev/null` |"
             f" 4,207,680 | {e['parent_mib']:.0f} | {e['child_mib']:.0f} | {e['seconds']:.1f} |",
-            f"| `run_backtest` + `model_dump_json()` (JSON {f['json_mib']:.0f} MiB) | {f['bars']:,} |"
+            f"| `run_backtest` + `result.json_bytes` (JSON {f['json_mib']:.0f} MiB) | {f['bars']:,} |"
             f" {f['parent_mib']:.0f} | {f['child_mib']:.0f} | {f['run_seconds'] + f['json_seconds']:.1f} |",
             "",
             'The history spans 8 years (2018-2025), so "10 years of 1-minute bars" is measured as the whole 8-year'
@@ -579,7 +579,7 @@ def report(
             f"| zygote start (a fresh supervisor until its warm zygote answers; once per container) |"
             f" {o['zygote_start_s'] * 1000:.0f} | |",
             f"| a whole 10-bar job (`run_backtest`) | {o['job_s'] * 1000:.1f} | {o['job_best_s'] * 1000:.1f} |",
-            f"| fork to first bar (spawn, job over the pipe, confinement incl. seccomp) | {o['ready_s'] * 1000:.1f} |"
+            f"| fork to first bar (spawn, job and bars, confinement incl. seccomp) | {o['ready_s'] * 1000:.1f} |"
             f" {o['ready_best_s'] * 1000:.1f} |",
             "",
         ]
