@@ -16,7 +16,6 @@ from backtest_service.observability import logger, metrics, tracer  # noqa: E402
 from backtest_service.settings import get_settings  # noqa: E402
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
-runner.check_sandbox()  # cold start, before any AWS client exists: which sandbox layers hold here
 # Report every failed record, even when all fail (the default raises, failing the invocation).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

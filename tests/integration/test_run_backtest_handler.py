@@ -306,3 +306,26 @@ def test_a_message_for_a_job_that_no_longer_exists_is_dropped(stack: Stack, work
     run = worker.invoke([sqs_record(body)])
     assert run.failed_ids == []
     assert stack.result_keys() == []
+
+
+def test_the_first_job_of_a_container_reports_which_sandbox_layers_hold(
+    api: Api, stack: Stack, worker: Worker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a fresh container (the layer check runs once per container, on its first job)
+    runner.check_sandbox.cache_clear()
+    api.submit(name="layers")
+    capsys.readouterr()
+    # When the runner takes its first job
+    worker.drain()
+    # Then it emitted one metric per layer (and logged them): all of them hold on this machine
+    out = capsys.readouterr().out
+    emitted = _emitted_metrics(out)
+    for layer in runner.SANDBOX_LAYERS:
+        assert [v for _, v in emitted[f"Sandbox.{layer}"]] == [1.0], layer
+    layers = runner.check_sandbox()  # what it logged (at INFO, which this suite does not print)
+    assert layers["seccomp"] is True and layers["rlimits"]["NOFILE"] == 0 and layers["rlimits"]["NPROC"] == 0
+    # And a second job does not repeat it
+    api.submit(name="again")
+    capsys.readouterr()
+    worker.drain()
+    assert "Sandbox.core" not in _emitted_metrics(capsys.readouterr().out)

@@ -87,10 +87,12 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
 SANDBOX_LAYERS = ("core", "seccomp", "no_new_privs", "parent_death_signal", "non_dumpable", "runner_non_dumpable")
 
 
+@cache
 def check_sandbox() -> dict[str, Any]:
-    """At cold start, before any AWS client exists: start the sandbox's zygote, probe which confinement layers
-    hold here, log them and emit one metric per layer (1 = active). Without the core layers every job is
-    refused anyway (each child checks them before it runs strategy code); this makes that visible at once."""
+    """Once per container, on its first job (the zygote itself starts at cold start, before any AWS client
+    exists, and warms up while the function finishes importing): probe which confinement layers hold here,
+    log them and emit one metric per layer (1 = active). Without the core layers every job is refused anyway
+    (each child checks them before it runs strategy code); this makes that visible at once."""
     try:
         layers = default_supervisor().layers()
     except EngineError as exc:
@@ -104,6 +106,7 @@ def check_sandbox() -> dict[str, Any]:
 
 def handle_message(body: str, *, receive_count: int, deps: RunnerDeps | None = None) -> Outcome:
     """Process one jobs-queue message; raises on an infrastructure fault (SQS retries it)."""
+    check_sandbox()
     deps = deps or default_deps()
     execution_id = decode_message(body)  # InvalidMessage: retried, then kept in the DLQ for a person
     logger.append_keys(execution_id=execution_id, receive_count=receive_count)
