@@ -10,12 +10,12 @@ from constructs import Construct
 
 from backtest_service.topology import SERVICE_NAME
 from infra.config import StageConfig
-from infra.constructs.api import Api
-from infra.constructs.auth import Auth
-from infra.constructs.functions import Functions
-from infra.constructs.monitoring import Monitoring
-from infra.constructs.queues import JobQueues
-from infra.constructs.storage import Storage
+from infra.parts.api import Api
+from infra.parts.auth import Auth
+from infra.parts.functions import Functions
+from infra.parts.monitoring import Monitoring
+from infra.parts.queues import JobQueues
+from infra.parts.storage import Storage
 
 
 class BacktestServiceStack(Stack):

@@ -41,8 +41,8 @@ from backtest_service.topology import (
 )
 from infra.app import new_app
 from infra.config import DEV_ORIGINS, ConfigError, resolve_layer, stage_config
-from infra.constructs.functions import handler_entry
 from infra.nag import add_checks
+from infra.parts.functions import handler_entry
 from infra.runtime import PYTHON_VERSION
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -771,7 +771,7 @@ def test_prod_requires_explicit_origins() -> None:
 
 
 def test_app_synthesizes_from_the_command_line(tmp_path: Path) -> None:
-    # `python infra/app.py` from the repo root: infra/constructs must not shadow the CDK's `constructs`.
+    # `python infra/app.py` from the repo root, with no sys.path set-up: nothing in infra/ shadows a library.
     env = {**os.environ, "CDK_OUTDIR": ""}
     done = subprocess.run(
         [sys.executable, "infra/app.py", "--outdir", str(tmp_path), "-c", "layerDir=layers/engine"],

@@ -21,9 +21,9 @@ from constructs import Construct
 
 from backtest_service.topology import API_PREFIX
 from infra.config import StageConfig
-from infra.constructs.auth import Auth
-from infra.constructs.functions import Functions
 from infra.nag import acknowledge
+from infra.parts.auth import Auth
+from infra.parts.functions import Functions
 
 SUBMIT_PATH = f"{API_PREFIX}/run"
 ALLOW_HEADERS = [

@@ -32,9 +32,9 @@ from backtest_service.topology import (
     FunctionSpec,
 )
 from infra.config import FUNCTIONS_DIR, ConfigError, StageConfig
-from infra.constructs.queues import JobQueues
-from infra.constructs.storage import Storage
 from infra.nag import acknowledge, wildcard_resource
+from infra.parts.queues import JobQueues
+from infra.parts.storage import Storage
 from infra.runtime import ARCHITECTURE, PYTHON_VERSION
 
 RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
