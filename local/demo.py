@@ -16,7 +16,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from local.stack import REPO_ROOT, JobEvent, LocalStack
+from backtest_service.routes import SUBMIT_BACKTEST
+from local.job_events import JobEvent
+from local.lambda_runtime import REPO_ROOT
+from local.stack import LocalStack
 
 DEFAULT_STRATEGY = REPO_ROOT / "examples" / "sma_crossover_vectorized.py"
 DEFAULT_OUTPUT = REPO_ROOT / "build" / "demo-result.json"
@@ -68,15 +71,16 @@ def run(args: argparse.Namespace) -> int:
             "end_date": args.end,
             "name": f"demo: {args.strategy.stem}",
         }
-        status, _, body = stack.invoke_api("POST", "/api/backtest/run", request, user=USER)
+        submitted = stack.invoke_api(SUBMIT_BACKTEST.method, SUBMIT_BACKTEST.path, request, user=USER)
         clock.step("submit")
-        if status != 202:
-            print(f"submit answered {status}: {json.dumps(body, indent=2)}", file=sys.stderr)
+        body = submitted.body
+        if submitted.status != 202:
+            print(f"submit answered {submitted.status}: {json.dumps(body, indent=2)}", file=sys.stderr)
             return 1
         execution_id = body["execution_id"]
-        print(f"POST /api/backtest/run → {status} {body['status']}  execution_id {execution_id}", flush=True)
+        print(f"{SUBMIT_BACKTEST} → {submitted.status} {body['status']}  execution_id {execution_id}", flush=True)
 
-        processed = stack.drain_queue(wait_for_retries=True)
+        processed = sum(len(d.message_ids) for d in stack.drain_queue(wait_for_retries=True))
         clock.step("run (queue → run_backtest)")
         print(f"run_backtest processed {processed} message(s) from the jobs queue", flush=True)
 
@@ -116,9 +120,10 @@ def run(args: argparse.Namespace) -> int:
 def _poll(stack: LocalStack, status_url: str, timeout_seconds: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_seconds
     while True:
-        status, _, job = stack.invoke_api("GET", status_url, user=USER)
-        if status != 200:
-            raise RuntimeError(f"GET {status_url} answered {status}: {job}")
+        answer = stack.invoke_api("GET", status_url, user=USER)
+        job = answer.body
+        if answer.status != 200:
+            raise RuntimeError(f"GET {status_url} answered {answer.status}: {job}")
         if job["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
             return dict(job)
         stack.drain_queue(wait_for_retries=True)

@@ -16,7 +16,7 @@ from backtest_service.job_queue import encode_message
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, JobSummaryUpdate, Status, iso, utc_now
 from local.aws_resources import ResourceNames, create_resources
-from local.replay import (
+from ops.replay import (
     MoveTaskMover,
     MoveTaskUnavailable,
     ReceiveSendDeleteMover,
