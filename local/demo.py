@@ -19,6 +19,7 @@ from typing import Any
 from backtest_service.routes import SUBMIT_BACKTEST
 from local.job_events import JobEvent
 from local.lambda_runtime import REPO_ROOT
+from local.run_command import add_request_arguments
 from local.stack import LocalStack
 
 DEFAULT_STRATEGY = REPO_ROOT / "examples" / "sma_crossover_vectorized.py"
@@ -28,10 +29,7 @@ USER = "demo-user"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", type=Path, default=DEFAULT_STRATEGY, help="strategy file (default: SMA crossover)")
-    p.add_argument("--symbol", default="AAPL", help="symbol (default AAPL)")
-    p.add_argument("--timeframe", default="1h", choices=["1m", "5m", "15m", "1h", "4h", "1d"])
-    p.add_argument("--start", default="2024-01-01", help="first day (default 2024-01-01)")
-    p.add_argument("--end", default="2024-12-31", help="last day (default 2024-12-31)")
+    add_request_arguments(p)
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to copy the full result JSON")
 
 

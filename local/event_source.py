@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 log = logging.getLogger("backtest.local")
+# Seconds before a failed record is delivered again, locally (AWS waits out the visibility timeout).
+DEFAULT_RETRY_DELAY_SECONDS = 2
 
 
 @dataclass
@@ -65,7 +67,7 @@ class EventSourceMapping:
         invoke: Callable[[Mapping[str, Any]], Any],
         batch_size: int,
         visibility_timeout_seconds: int,
-        retry_delay_seconds: float | None = 2.0,
+        retry_delay_seconds: float | None = DEFAULT_RETRY_DELAY_SECONDS,
         on_receive: Callable[[dict[str, Any]], None] | None = None,
         on_result: Observer | None = None,
     ) -> None:

@@ -36,11 +36,13 @@ from urllib.parse import urlsplit
 from backtest_service import topology
 from backtest_service.rest import CORS, IDEMPOTENCY_HEADER
 from backtest_service.routes import SWAGGER_UI, allowed_methods
+from local.event_source import DEFAULT_RETRY_DELAY_SECONDS
 from local.events import DEFAULT_USER, api_event, response_headers
 from local.job_events import JobEvent
 from local.stack import LocalStack
 
 DEFAULT_PORT = 8007
+DEFAULT_WORKERS = 2
 LOCAL_USER_HEADER = "X-Local-User"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 IDLE_POLL_SECONDS = 0.1
@@ -222,7 +224,7 @@ class LocalServer:
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
-        workers: int = 2,
+        workers: int = DEFAULT_WORKERS,
         require_user: bool = False,
         allow_origins: Sequence[str] = ("*",),
         stack: LocalStack | None = None,
@@ -365,7 +367,12 @@ class LocalServer:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    p.add_argument("--workers", type=int, default=2, help="threads draining the jobs queue (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"threads draining the jobs queue (default {DEFAULT_WORKERS})",
+    )
     p.add_argument(
         "--require-user",
         action="store_true",
@@ -382,9 +389,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retry-delay",
         type=int,
-        default=2,
-        help="seconds before a job that hit an infrastructure fault is delivered again (default 2; "
-        "AWS waits out the queue's visibility timeout)",
+        default=DEFAULT_RETRY_DELAY_SECONDS,
+        help="seconds before a job that hit an infrastructure fault is delivered again "
+        f"(default {DEFAULT_RETRY_DELAY_SECONDS}; AWS waits out the queue's visibility timeout)",
     )
     p.add_argument("--log-level", default="WARNING", help="the functions' own log level (default WARNING)")
     p.add_argument("--quiet", action="store_true", help="do not log each HTTP request")

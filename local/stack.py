@@ -38,7 +38,7 @@ from backtest_service.topology import FunctionSpec
 from local import faults
 from local.aws_resources import DEFAULT_PREFIX, ResourceNames
 from local.embedded_aws import DEFAULT_REGION, EmbeddedAws, EnvironmentPatch, forget_model_instances
-from local.event_source import Delivery, EventSourceMapping
+from local.event_source import DEFAULT_RETRY_DELAY_SECONDS, Delivery, EventSourceMapping
 from local.events import DEFAULT_USER, ApiResponse, api_event, route_not_found
 from local.job_events import JobListener, JobProgress
 from local.lambda_runtime import FUNCTIONS_DIR, FunctionPool, clear_service_caches, drop_unpublished_metrics
@@ -69,7 +69,7 @@ class LocalStack:
         region: str = DEFAULT_REGION,
         prefix: str = DEFAULT_PREFIX,
         moto_port: int = 0,
-        retry_delay_seconds: float | None = 2.0,
+        retry_delay_seconds: float | None = DEFAULT_RETRY_DELAY_SECONDS,
         visibility_timeout_seconds: int = topology.JOBS_QUEUE.visibility_timeout_seconds,
         batch_size: int = topology.JOBS_QUEUE.batch_size,
         allowed_origins: Sequence[str] = ("*",),
