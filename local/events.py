@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from backtest_service import topology
 from backtest_service.routes import OPENAPI_DOCUMENT, allowed_methods, match_route
+from local.aws_resources import queue_names
 from local.embedded_aws import ACCOUNT_ID, DEFAULT_REGION
 
 API_ID = "local"
 STAGE = "local"
 DEFAULT_USER = "local-user"
-DEFAULT_QUEUE_ARN = f"arn:aws:sqs:{DEFAULT_REGION}:{ACCOUNT_ID}:backtest-jobs"
+# The local jobs queue's ARN (what a hand-made record says it came from, as moto names it).
+DEFAULT_QUEUE_ARN = f"arn:aws:sqs:{DEFAULT_REGION}:{ACCOUNT_ID}:{queue_names(topology.JOBS_QUEUE)[0]}"
 _IAM_CALLER_ID = "AIDAJQABLZS4A3QDU576Q"
 
 
