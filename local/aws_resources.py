@@ -10,7 +10,8 @@ with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeo
 after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
 lifecycle). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
 bucket; AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are
-kept.
+kept. boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`,
+`bucket_name`) are read where no AWS client should load (the local event builders).
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import boto3
-from botocore.exceptions import ClientError
 
 from backtest_service import topology
 from backtest_service.topology import BucketSpec, QueueSpec, TableSpec
@@ -69,6 +67,8 @@ def bucket_name(spec: BucketSpec, region: str, prefix: str = DEFAULT_PREFIX) -> 
 
 
 def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
+    from botocore.exceptions import ClientError
+
     schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
     if spec.sort_key:
         schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
@@ -130,6 +130,8 @@ def _queue_arn(client: SQSClient, url: str) -> str:
 def create_bucket(
     client: S3Client, name: str, spec: BucketSpec, *, region: str, allowed_origins: Sequence[str]
 ) -> None:
+    from botocore.exceptions import ClientError
+
     try:
         if region == "us-east-1":
             client.create_bucket(Bucket=name)
@@ -187,6 +189,8 @@ def create_resources(
 ) -> ResourceNames:
     """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket;
     `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS)."""
+    import boto3
+
     session = boto3.session.Session(region_name=region)
     dynamodb = session.client("dynamodb")
     for spec in topology.TABLES:
