@@ -3,7 +3,9 @@
 Context (`-c key=value`, see infra/config.py): stage=dev|prod, authMode=cognito|iam, userPoolId,
 allowedOrigins, alarmEmail, layerDir. Output directory: `--outdir`, else CDK_OUTDIR (set by the CDK
 CLI), else ./cdk.out. The feature flags in cdk.json apply here too, so running this file directly gives
-the template `cdk synth` gives.
+the template `cdk synth` gives. `infra` and the layer's packages come from the editable install
+(`pip install -e .`), so the file runs from anywhere without touching `sys.path`; its folder holds no
+module that shadows a library (the constructs live in `infra/parts/`, not `infra/constructs/`).
 """
 
 from __future__ import annotations
@@ -13,23 +15,13 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-_INFRA_DIR = Path(__file__).resolve().parent
-_REPO_ROOT = _INFRA_DIR.parent
-# `python infra/app.py` puts infra/ first on sys.path, where infra/constructs/ would shadow the CDK's
-# own `constructs` package; import from the repo root instead, and the layer's packages from their tree.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _INFRA_DIR]
-for _path in (_REPO_ROOT / "layers" / "engine" / "python", _REPO_ROOT):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from aws_cdk import App, Environment
 
-from aws_cdk import App, Environment  # noqa: E402
-
-from infra.config import REPO_ROOT, StageConfig, stage_config  # noqa: E402
-from infra.nag import add_checks  # noqa: E402
-from infra.stack import BacktestServiceStack  # noqa: E402
+from infra.config import REPO_ROOT, StageConfig, stage_config
+from infra.nag import add_checks
+from infra.stack import BacktestServiceStack
 
 CDK_JSON = REPO_ROOT / "cdk.json"
 CONTEXT_KEYS = ("stage", "authMode", "userPoolId", "allowedOrigins", "alarmEmail", "layerDir")

@@ -1,5 +1,5 @@
 """The backtest service stack: composes one construct per concern and publishes the outputs ops and
-the replay CLI read (stable keys: ApiUrl, UserPoolId, UserPoolClientId, JobsQueueUrl, ...)."""
+the replay CLI read (stable keys, named in `topology.Output`: ApiUrl, UserPoolId, JobsQueueUrl, ...)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from backtest_service.topology import SERVICE_NAME
+from backtest_service.topology import SERVICE_NAME, Output
 from infra.config import StageConfig
-from infra.constructs.api import Api
-from infra.constructs.auth import Auth
-from infra.constructs.functions import Functions
-from infra.constructs.monitoring import Monitoring
-from infra.constructs.queues import JobQueues
-from infra.constructs.storage import Storage
+from infra.parts.api import Api
+from infra.parts.auth import Auth
+from infra.parts.functions import Functions
+from infra.parts.monitoring import Monitoring
+from infra.parts.queues import JobQueues
+from infra.parts.storage import Storage
 
 
 class BacktestServiceStack(Stack):
@@ -35,20 +35,20 @@ class BacktestServiceStack(Stack):
         )
 
         outputs = {
-            "ApiUrl": self.api.rest_api.url,
-            "AuthMode": config.auth_mode,
-            "JobsQueueUrl": self.queues.jobs.queue_url,
-            "DeadLetterQueueUrl": self.queues.dead_letter.queue_url,
-            "ResultsBucketName": self.storage.results_bucket.bucket_name,
-            "JobsTableName": self.storage.jobs_table.table_name,
-            "IdempotencyTableName": self.storage.idempotency_table.table_name,
-            "AlarmTopicArn": self.monitoring.topic.topic_arn,
-            "DashboardName": self.monitoring.dashboard.dashboard_name,
+            Output.API_URL: self.api.rest_api.url,
+            Output.AUTH_MODE: config.auth_mode,
+            Output.JOBS_QUEUE_URL: self.queues.jobs.queue_url,
+            Output.DEAD_LETTER_QUEUE_URL: self.queues.dead_letter.queue_url,
+            Output.RESULTS_BUCKET_NAME: self.storage.results_bucket.bucket_name,
+            Output.JOBS_TABLE_NAME: self.storage.jobs_table.table_name,
+            Output.IDEMPOTENCY_TABLE_NAME: self.storage.idempotency_table.table_name,
+            Output.ALARM_TOPIC_ARN: self.monitoring.topic.topic_arn,
+            Output.DASHBOARD_NAME: self.monitoring.dashboard.dashboard_name,
         }
         if self.auth is not None:
-            outputs["UserPoolId"] = self.auth.user_pool.user_pool_id
-            outputs["UserPoolClientId"] = self.auth.client.user_pool_client_id
+            outputs[Output.USER_POOL_ID] = self.auth.user_pool.user_pool_id
+            outputs[Output.USER_POOL_CLIENT_ID] = self.auth.client.user_pool_client_id
             if self.auth.domain is not None:
-                outputs["HostedUiUrl"] = self.auth.domain.base_url()
+                outputs[Output.HOSTED_UI_URL] = self.auth.domain.base_url()
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)

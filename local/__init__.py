@@ -1,1 +1,2 @@
-"""Local tooling: the `backtest` CLI (run, local, demo, replay) and the embedded local stack."""
+"""The local Lambda runtime the demo, `backtest local` and the tests run on (see docs/LOCAL.md), and the
+`backtest` CLI: run, demo, local, and replay (which lives in ops/)."""

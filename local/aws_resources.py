@@ -1,27 +1,35 @@
-"""The service's AWS resources, created from `backtest_service.topology` in whatever AWS boto3 points
-at (moto in tests and the local stack): the same key schemas, index, TTL attributes, queue redrive and
-retention as the CDK stack builds, so local runs exercise the deployed layout.
+"""The service's AWS resources, created from `backtest_service.topology`'s specs in whatever AWS boto3
+points at (moto, for the local stack and the tests): the same specs the CDK stack (infra/parts/) builds
+from, so local runs exercise the deployed layout. tests/infra/test_local_parity.py compares the two.
 
-    names = create_resources("us-east-1", prefix="backtest")
-    os.environ.update(names.env())        # what the functions read (backtest_service.settings)
+    names = create_resources("us-east-1", prefix="backtest", allowed_origins=("*",))
+    topology.function_environment(topology.SUBMIT, log_level="INFO", **names.resources())
 
-Creating twice is harmless: existing resources are kept.
+What is built: both tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
+with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeout, retention, redrive
+after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
+lifecycle). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
+bucket; AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are
+kept. boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`,
+`bucket_name`) are read where no AWS client should load (the local event builders).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.exceptions import ClientError
-
 from backtest_service import topology
-from backtest_service.topology import Env, TableSpec
+from backtest_service.topology import BucketSpec, QueueSpec, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+DEFAULT_PREFIX = "backtest"
 
 
 @dataclass(frozen=True)
@@ -35,41 +43,48 @@ class ResourceNames:
     dlq_arn: str
     results_bucket: str
 
-    def env(self) -> dict[str, str]:
-        """The environment variables the functions need (see `backtest_service.settings`)."""
+    def resources(self) -> dict[str, str]:
+        """The keyword arguments of `topology.resource_environment` / `function_environment`."""
         return {
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            Env.JOBS_TABLE: self.jobs_table,
-            Env.IDEMPOTENCY_TABLE: self.idempotency_table,
-            Env.JOBS_QUEUE_URL: self.jobs_queue_url,
-            Env.RESULTS_BUCKET: self.results_bucket,
-            Env.MAX_RECEIVE_COUNT: str(topology.JOBS_QUEUE.max_receive_count),
-            Env.JOB_TTL_DAYS: str(topology.JOB_TTL_DAYS),
-            Env.RESULTS_URL_TTL_SECONDS: str(topology.RESULTS_URL_TTL_SECONDS),
-            Env.POWERTOOLS_SERVICE_NAME: topology.SERVICE_NAME,
-            Env.POWERTOOLS_METRICS_NAMESPACE: topology.METRICS_NAMESPACE,
+            "jobs_table": self.jobs_table,
+            "idempotency_table": self.idempotency_table,
+            "jobs_queue_url": self.jobs_queue_url,
+            "results_bucket": self.results_bucket,
         }
 
 
-def _create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
-    keys = [spec.partition_key, spec.sort_key, spec.gsi_partition_key, spec.gsi_sort_key]
-    attributes = [{"AttributeName": k, "AttributeType": "S"} for k in dict.fromkeys(k for k in keys if k)]
+def table_name(spec: TableSpec, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}-{spec.name}"
+
+
+def queue_names(spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str]:
+    """The jobs queue's name and its DLQ's."""
+    return f"{prefix}-{spec.name}", f"{prefix}-{spec.dlq_name}"
+
+
+def bucket_name(spec: BucketSpec, region: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}-{spec.name}-{region}"
+
+
+def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
+    from botocore.exceptions import ClientError
+
     schema = [{"AttributeName": spec.partition_key, "KeyType": "HASH"}]
     if spec.sort_key:
         schema.append({"AttributeName": spec.sort_key, "KeyType": "RANGE"})
     request: dict[str, Any] = {
         "TableName": name,
-        "AttributeDefinitions": attributes,
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in spec.key_attributes],
         "KeySchema": schema,
-        "BillingMode": "PAY_PER_REQUEST",
+        "BillingMode": spec.billing_mode,
+        "SSESpecification": {"Enabled": True, "SSEType": "KMS"},  # no key given: the AWS-managed one
     }
     if spec.gsi_name and spec.gsi_partition_key:
         gsi_schema = [{"AttributeName": spec.gsi_partition_key, "KeyType": "HASH"}]
         if spec.gsi_sort_key:
             gsi_schema.append({"AttributeName": spec.gsi_sort_key, "KeyType": "RANGE"})
         request["GlobalSecondaryIndexes"] = [
-            {"IndexName": spec.gsi_name, "KeySchema": gsi_schema, "Projection": {"ProjectionType": "ALL"}}
+            {"IndexName": spec.gsi_name, "KeySchema": gsi_schema, "Projection": {"ProjectionType": spec.gsi_projection}}
         ]
     try:
         client.create_table(**request)
@@ -82,57 +97,51 @@ def _create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
         client.update_time_to_live(
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
         )
+    if spec.point_in_time_recovery:
+        client.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
 
 
-def create_resources(region: str = "us-east-1", *, prefix: str = "backtest") -> ResourceNames:
-    """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket."""
-    session = boto3.session.Session(region_name=region)
-    dynamodb = session.client("dynamodb")
-    sqs = session.client("sqs")
-    s3 = session.client("s3")
-
-    jobs_table = f"{prefix}-jobs"
-    idempotency_table = f"{prefix}-idempotency"
-    _create_table(dynamodb, jobs_table, topology.JOBS_TABLE)
-    _create_table(dynamodb, idempotency_table, topology.IDEMPOTENCY_TABLE)
-
-    spec = topology.JOBS_QUEUE
-    dlq_url = sqs.create_queue(
-        QueueName=f"{prefix}-jobs-dlq",
-        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_seconds)},
+def create_queues(client: SQSClient, spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str, str, str]:
+    """The jobs queue redriving to its DLQ: (queue url, queue arn, dlq url, dlq arn)."""
+    name, dlq_name = queue_names(spec, prefix)
+    dlq_url = client.create_queue(
+        QueueName=dlq_name,
+        Attributes={"MessageRetentionPeriod": str(spec.dlq_retention_seconds), "SqsManagedSseEnabled": "true"},
     )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    jobs_queue_url = sqs.create_queue(
-        QueueName=f"{prefix}-jobs",
+    dlq_arn = _queue_arn(client, dlq_url)
+    url = client.create_queue(
+        QueueName=name,
         Attributes={
             "VisibilityTimeout": str(spec.visibility_timeout_seconds),
             "MessageRetentionPeriod": str(spec.retention_seconds),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(spec.max_receive_count)}
-            ),
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}),
         },
     )["QueueUrl"]
-    jobs_queue_arn = sqs.get_queue_attributes(QueueUrl=jobs_queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sqs.set_queue_attributes(
-        QueueUrl=dlq_url,
-        Attributes={
-            "RedriveAllowPolicy": json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [jobs_queue_arn]})
-        },
-    )
+    return url, _queue_arn(client, url), dlq_url, dlq_arn
 
-    bucket = f"{prefix}-results-{region}"
+
+def _queue_arn(client: SQSClient, url: str) -> str:
+    return client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def create_bucket(
+    client: S3Client, name: str, spec: BucketSpec, *, region: str, allowed_origins: Sequence[str]
+) -> None:
+    from botocore.exceptions import ClientError
+
     try:
         if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
+            client.create_bucket(Bucket=name)
         else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+            client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
-    s3.put_public_access_block(
-        Bucket=bucket,
+    client.put_public_access_block(
+        Bucket=name,
         PublicAccessBlockConfiguration={
             "BlockPublicAcls": True,
             "IgnorePublicAcls": True,
@@ -140,25 +149,61 @@ def create_resources(region: str = "us-east-1", *, prefix: str = "backtest") -> 
             "RestrictPublicBuckets": True,
         },
     )
-    s3.put_bucket_lifecycle_configuration(
-        Bucket=bucket,
+    encryption: Any = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": spec.encryption}}]}
+    client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=encryption)
+    if spec.versioned:
+        client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    client.put_bucket_lifecycle_configuration(
+        Bucket=name,
         LifecycleConfiguration={
             "Rules": [
                 {
-                    "ID": "expire-results",
-                    "Filter": {"Prefix": topology.RESULTS_PREFIX},
+                    "ID": rule.id,
+                    "Filter": {"Prefix": rule.prefix},
                     "Status": "Enabled",
-                    "Expiration": {"Days": topology.JOB_TTL_DAYS},
+                    "Expiration": {"Days": rule.expiration_days},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": rule.abort_incomplete_upload_days},
                 }
+                for rule in spec.lifecycle
             ]
         },
     )
+    if spec.cors is not None:
+        client.put_bucket_cors(
+            Bucket=name,
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedMethods": list(spec.cors.methods),
+                        "AllowedOrigins": list(allowed_origins),
+                        "AllowedHeaders": list(spec.cors.headers),
+                        "MaxAgeSeconds": spec.cors.max_age_seconds,
+                    }
+                ]
+            },
+        )
+
+
+def create_resources(
+    region: str = "us-east-1", *, prefix: str = DEFAULT_PREFIX, allowed_origins: Sequence[str] = ("*",)
+) -> ResourceNames:
+    """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket;
+    `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS)."""
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    dynamodb = session.client("dynamodb")
+    for spec in topology.TABLES:
+        create_table(dynamodb, table_name(spec, prefix), spec)
+    queue_url, queue_arn, dlq_url, dlq_arn = create_queues(session.client("sqs"), topology.JOBS_QUEUE, prefix)
+    bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
+    create_bucket(session.client("s3"), bucket, topology.RESULTS_BUCKET, region=region, allowed_origins=allowed_origins)
     return ResourceNames(
         region=region,
-        jobs_table=jobs_table,
-        idempotency_table=idempotency_table,
-        jobs_queue_url=jobs_queue_url,
-        jobs_queue_arn=jobs_queue_arn,
+        jobs_table=table_name(topology.JOBS_TABLE, prefix),
+        idempotency_table=table_name(topology.IDEMPOTENCY_TABLE, prefix),
+        jobs_queue_url=queue_url,
+        jobs_queue_arn=queue_arn,
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         results_bucket=bucket,

@@ -13,7 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("local.run_command", "backtest one strategy file in this process"),
     "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
-    "replay": ("local.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
+    "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
 }
 
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
-from backtest_service.topology import HANDLER_MODULE, Env
+from backtest_service.topology import HANDLER_MODULE, Env, resource_environment
+from local.embedded_aws import FAKE_CREDENTIALS
+from local.lambda_runtime import STAND_IN_RESOURCES
 from local.stack import FUNCTIONS_DIR
 
 # Run with `python -c PROBE path/to/handler.py`; prints {"ms", "numpy", "pandas"} as its last line.
@@ -23,12 +25,7 @@ print(json.dumps({"ms": elapsed * 1000, "numpy": "numpy" in sys.modules, "pandas
 """
 
 # The variables every function needs at cold start (backtest_service.settings refuses to start without them).
-FUNCTION_ENV = {
-    Env.JOBS_TABLE: "jobs",
-    Env.IDEMPOTENCY_TABLE: "idempotency",
-    Env.JOBS_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
-    Env.RESULTS_BUCKET: "results-bucket",
-}
+FUNCTION_ENV = resource_environment(**STAND_IN_RESOURCES)
 _SERVICE_VARIABLES = {value for name, value in vars(Env).items() if not name.startswith("_")}
 
 
@@ -42,8 +39,7 @@ def lambda_like_env(base: Mapping[str, str] | None = None, **overrides: str) -> 
         {
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            **FAKE_CREDENTIALS,
             "AWS_LAMBDA_FUNCTION_NAME": "cold-start-probe",  # powertools behaves as in Lambda
             **FUNCTION_ENV,
         }

@@ -17,7 +17,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from local.stack import REPO_ROOT, JobEvent, LocalStack
+from backtest_service.routes import SUBMIT_BACKTEST
+from local.job_events import JobEvent
+from local.lambda_runtime import REPO_ROOT
+from local.run_command import add_request_arguments
+from local.stack import LocalStack
 
 DEFAULT_STRATEGY = REPO_ROOT / "examples" / "sma_crossover_vectorized.py"
 DEFAULT_OUTPUT = REPO_ROOT / "build" / "demo-result.json"
@@ -26,10 +30,7 @@ USER = "demo-user"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", type=Path, default=DEFAULT_STRATEGY, help="strategy file (default: SMA crossover)")
-    p.add_argument("--symbol", default="AAPL", help="symbol (default AAPL)")
-    p.add_argument("--timeframe", default="1h", choices=["1m", "5m", "15m", "1h", "4h", "1d"])
-    p.add_argument("--start", default="2024-01-01", help="first day (default 2024-01-01)")
-    p.add_argument("--end", default="2024-12-31", help="last day (default 2024-12-31)")
+    add_request_arguments(p)
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to copy the full result JSON")
 
 
@@ -69,15 +70,16 @@ def run(args: argparse.Namespace) -> int:
             "end_date": args.end,
             "name": f"demo: {args.strategy.stem}",
         }
-        status, _, body = stack.invoke_api("POST", "/api/backtest/run", request, user=USER)
+        submitted = stack.invoke_api(SUBMIT_BACKTEST.method, SUBMIT_BACKTEST.path, request, user=USER)
         clock.step("submit")
-        if status != 202:
-            print(f"submit answered {status}: {json.dumps(body, indent=2)}", file=sys.stderr)
+        body = submitted.body
+        if submitted.status != 202:
+            print(f"submit answered {submitted.status}: {json.dumps(body, indent=2)}", file=sys.stderr)
             return 1
         execution_id = body["execution_id"]
-        print(f"POST /api/backtest/run → {status} {body['status']}  execution_id {execution_id}", flush=True)
+        print(f"{SUBMIT_BACKTEST} → {submitted.status} {body['status']}  execution_id {execution_id}", flush=True)
 
-        processed = stack.drain_queue(wait_for_retries=True)
+        processed = sum(len(d.message_ids) for d in stack.drain_queue(wait_for_retries=True))
         clock.step("run (queue → run_backtest)")
         print(f"run_backtest processed {processed} message(s) from the jobs queue", flush=True)
 
@@ -119,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
 def _poll(stack: LocalStack, status_url: str, timeout_seconds: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_seconds
     while True:
-        status, _, job = stack.invoke_api("GET", status_url, user=USER)
-        if status != 200:
-            raise RuntimeError(f"GET {status_url} answered {status}: {job}")
+        answer = stack.invoke_api("GET", status_url, user=USER)
+        job = answer.body
+        if answer.status != 200:
+            raise RuntimeError(f"GET {status_url} answered {answer.status}: {job}")
         if job["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
             return dict(job)
         stack.drain_queue(wait_for_retries=True)

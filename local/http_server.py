@@ -35,12 +35,15 @@ from urllib.parse import urlsplit
 
 from backtest_service import topology
 from backtest_service.rest import CORS, IDEMPOTENCY_HEADER
-from local.events import allowed_methods, api_event
-from local.stack import JobEvent, LocalStack, response_headers
+from backtest_service.routes import SWAGGER_UI, allowed_methods
+from local.event_source import DEFAULT_RETRY_DELAY_SECONDS
+from local.events import DEFAULT_USER, api_event, response_headers
+from local.job_events import JobEvent
+from local.stack import LocalStack
 
 DEFAULT_PORT = 8007
+DEFAULT_WORKERS = 2
 LOCAL_USER_HEADER = "X-Local-User"
-DEFAULT_USER = "local-user"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 IDLE_POLL_SECONDS = 0.1
 
@@ -221,7 +224,7 @@ class LocalServer:
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
-        workers: int = 2,
+        workers: int = DEFAULT_WORKERS,
         require_user: bool = False,
         allow_origins: Sequence[str] = ("*",),
         stack: LocalStack | None = None,
@@ -300,14 +303,14 @@ class LocalServer:
         # for a poll in progress, and a new job still starts within 0.1 s.
         while not self._stopping.is_set():
             try:
-                outcome = self.stack.poll_queue(wait_seconds=0)
+                delivery = self.stack.poll_queue(wait_seconds=0)
             except Exception as exc:  # moto stopping under us, or a bug: keep the worker alive
                 if self._stopping.is_set():
                     return
                 self.log(f"{_now()}  worker error: {type(exc).__name__}: {exc}")
                 self._stopping.wait(1)
                 continue
-            if not outcome.received:
+            if delivery is None:
                 self._stopping.wait(IDLE_POLL_SECONDS)
 
     # ---- CORS and logs --------------------------------------------------------------------------
@@ -343,7 +346,7 @@ class LocalServer:
         retry = self.stack.retry_delay_seconds
         queue_name = res.jobs_queue_url.rsplit("/", 1)[-1]
         return [
-            f"backtest local: {self.url}  (docs {self.url}{topology.API_PREFIX}/docs)",
+            f"backtest local: {self.url}  (docs {self.url}{SWAGGER_UI.path})",
             f"  workers   {self.workers} draining {queue_name} (batch {self.stack.batch_size}, "
             f"visibility {self.stack.visibility_timeout_seconds} s, failed jobs retried after "
             f"{retry if retry is not None else self.stack.visibility_timeout_seconds} s, "
@@ -364,7 +367,12 @@ class LocalServer:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    p.add_argument("--workers", type=int, default=2, help="threads draining the jobs queue (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"threads draining the jobs queue (default {DEFAULT_WORKERS})",
+    )
     p.add_argument(
         "--require-user",
         action="store_true",
@@ -381,9 +389,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--retry-delay",
         type=int,
-        default=2,
-        help="seconds before a job that hit an infrastructure fault is delivered again (default 2; "
-        "AWS waits out the queue's visibility timeout)",
+        default=DEFAULT_RETRY_DELAY_SECONDS,
+        help="seconds before a job that hit an infrastructure fault is delivered again "
+        f"(default {DEFAULT_RETRY_DELAY_SECONDS}; AWS waits out the queue's visibility timeout)",
     )
     p.add_argument("--log-level", default="WARNING", help="the functions' own log level (default WARNING)")
     p.add_argument("--quiet", action="store_true", help="do not log each HTTP request")
@@ -391,18 +399,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    origins = args.allow_origin or ("*",)
     stack = LocalStack(
         server=True,
         moto_port=args.moto_port,
         retry_delay_seconds=args.retry_delay,
         handler_log_level=args.log_level.upper(),
+        allowed_origins=origins,  # the results bucket's CORS rule too, as the stack's allowedOrigins
     )
     server = LocalServer(
         host=args.host,
         port=args.port,
         workers=args.workers,
         require_user=args.require_user,
-        allow_origins=args.allow_origin or ("*",),
+        allow_origins=origins,
         stack=stack,
         log_requests=not args.quiet,
     )

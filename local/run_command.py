@@ -15,15 +15,34 @@ EXIT_BAD_INPUT = 2
 EXIT_STRATEGY_FAULT = 3
 
 
+def request_default(field: str) -> Any:
+    """The default of a `BacktestRequest` field: the CLI's defaults are the API's."""
+    from backtest_engine.models import BacktestRequest
+
+    return BacktestRequest.model_fields[field].default
+
+
+def add_request_arguments(p: argparse.ArgumentParser, *, symbol_note: str = "") -> None:
+    """--symbol, --timeframe, --start, --end (`backtest run` and `backtest demo`), the model's defaults."""
+    from backtest_engine.catalog import TIMEFRAMES
+
+    symbol, timeframe = request_default("symbol"), request_default("timeframe")
+    start, end = request_default("start_date").isoformat(), request_default("end_date").isoformat()
+    p.add_argument("--symbol", default=symbol, help=f"symbol (default {symbol}){symbol_note}")
+    p.add_argument("--timeframe", default=timeframe, choices=list(TIMEFRAMES), help=f"bar size (default {timeframe})")
+    p.add_argument("--start", default=start, help=f"first day, YYYY-MM-DD (default {start})")
+    p.add_argument("--end", default=end, help=f"last day, YYYY-MM-DD (default {end})")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("strategy", type=Path, help="Python file defining generate_signals or initialize/on_bar")
-    p.add_argument("--symbol", default="AAPL", help="symbol (default AAPL); with --data, a label")
-    p.add_argument("--timeframe", default="1h", choices=["1m", "5m", "15m", "1h", "4h", "1d"])
-    p.add_argument("--start", default="2024-01-01", help="first day, YYYY-MM-DD (default 2024-01-01)")
-    p.add_argument("--end", default="2024-12-31", help="last day, YYYY-MM-DD (default 2024-12-31)")
-    p.add_argument("--cash", type=float, default=10_000.0, help="initial capital (default 10000)")
-    p.add_argument("--commission", type=float, default=0.001, help="fraction per fill (default 0.001)")
-    p.add_argument("--slippage", type=float, default=0.0005, help="fraction against the trader (default 0.0005)")
+    add_request_arguments(p, symbol_note="; with --data, a label")
+    cash, commission, slippage = (request_default(f) for f in ("initial_capital", "commission", "slippage"))
+    p.add_argument("--cash", type=float, default=cash, help=f"initial capital (default {cash:g})")
+    p.add_argument("--commission", type=float, default=commission, help=f"fraction per fill (default {commission:g})")
+    p.add_argument(
+        "--slippage", type=float, default=slippage, help=f"fraction against the trader (default {slippage:g})"
+    )
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="strategy parameter (repeatable)")
     p.add_argument("--name", help="a label for the run")
     p.add_argument("--data", type=Path, help="CSV with time,open,high,low,close,volume instead of synthetic data")
@@ -89,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         request = BacktestRequest.model_validate(
             {
                 "strategy_code": code,
-                "symbol": args.symbol if not custom or args.symbol != "AAPL" else "CUSTOM",
+                "symbol": args.symbol if not custom or args.symbol != request_default("symbol") else "CUSTOM",
                 "timeframe": args.timeframe,
                 "start_date": args.start,
                 "end_date": args.end,

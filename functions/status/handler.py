@@ -6,20 +6,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backtest_service import queries
+from backtest_service import queries, routes, topology
 from backtest_service.api_models import JobList, JobStatus
 from backtest_service.job_store import MAX_PAGE_SIZE
 from backtest_service.observability import logger, metrics, tracer
 from backtest_service.rest import create_resolver, current_caller, responses
 from backtest_service.settings import get_settings
-from backtest_service.topology import API_PREFIX
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
-app = create_resolver()
+app = create_resolver(topology.STATUS)
 
 
-@app.get(
-    f"{API_PREFIX}/status/<execution_id>",
+@app.serve(
+    routes.GET_STATUS,
     summary="One backtest: status, summary metrics and a link to the full result",
     responses=responses(200, "The job; results_url once SUCCEEDED", 401, 404, 503),
     tags=["backtests"],
@@ -30,8 +29,8 @@ def get_status(execution_id: str) -> JobStatus:  # any id that is not the caller
     return queries.get_job(execution_id, owner=current_caller(app).owner)
 
 
-@app.get(
-    f"{API_PREFIX}/executions",
+@app.serve(
+    routes.LIST_EXECUTIONS,
     summary="The caller's backtests, newest first",
     responses=responses(200, "A page of jobs and the next page's token", 400, 401, 503),
     tags=["backtests"],

@@ -6,19 +6,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from backtest_service import submission
+from backtest_service import routes, submission, topology
 from backtest_service.api_models import SubmitRequest, SubmitResponse
 from backtest_service.observability import logger, metrics, tracer
-from backtest_service.rest import create_resolver, current_caller, responses
+from backtest_service.rest import IDEMPOTENCY_HEADER, create_resolver, current_caller, responses
 from backtest_service.settings import get_settings
-from backtest_service.topology import API_PREFIX
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
-app = create_resolver()
+app = create_resolver(topology.SUBMIT)
 
 
-@app.post(
-    f"{API_PREFIX}/run",
+@app.serve(
+    routes.SUBMIT_BACKTEST,
     summary="Submit a backtest",
     description=(
         "Queues the backtest and answers at once; poll status_url. Send an Idempotency-Key header to retry safely."
@@ -30,7 +29,7 @@ app = create_resolver()
 @tracer.capture_method
 def submit(
     request: Annotated[SubmitRequest, Body()],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, min_length=1, max_length=255)] = None,
 ) -> SubmitResponse:
     caller = current_caller(app)
     return submission.submit_backtest(request, owner=caller.owner, idempotency_key=idempotency_key)

@@ -13,7 +13,7 @@ import requests
 
 from backtest_service import topology
 from local.http_server import LocalServer
-from local.replay import replay, target_from_local
+from ops.replay import replay, target_from_local
 
 pytestmark = [
     pytest.mark.xdist_group("e2e"),
@@ -56,7 +56,7 @@ def _owner_items(server: LocalServer, user: str) -> list[dict[str, Any]]:
     return [item for page in dynamodb.get_paginator("scan").paginate(**kwargs) for item in page.get("Items", [])]
 
 
-def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, e2e_server: LocalServer) -> None:
+def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, local_server: LocalServer) -> None:
     # Given a strategy submitted over HTTP
     execution_id = client.submit(name="e2e sma")
 
@@ -69,7 +69,7 @@ def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, e2e
     assert job["name"] == "e2e sma"
     assert job["trade_summary"]["total_trades"] >= 1
     assert job["market_data_stats"]["data_points"] > 100
-    assert job["results_url"].startswith(e2e_server.stack.endpoint_url)
+    assert job["results_url"].startswith(local_server.stack.endpoint_url)
     full = requests.get(job["results_url"], timeout=10)
     assert full.status_code == 200
     assert full.headers["Content-Encoding"] == "gzip"  # stored compressed; a plain HTTP client decompresses it
@@ -79,11 +79,11 @@ def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, e2e
     )
     assert len(result["trades"]["pnl"]) == job["trade_summary"]["total_trades"]
     assert len(result["equity_curve"]["equity"]) == job["market_data_stats"]["data_points"]
-    assert _result_objects(e2e_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
+    assert _result_objects(local_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
 
 
 def test_a_retried_submit_with_the_same_idempotency_key_queues_one_job(
-    client: Any, e2e_server: LocalServer, sma_code: str
+    client: Any, local_server: LocalServer, sma_code: str
 ) -> None:
     body = {"strategy_code": sma_code, "symbol": "MSFT", "timeframe": "1d", "start_date": "2024-01-01"}
     headers = {"Idempotency-Key": "e2e-retry-1"}
@@ -94,7 +94,7 @@ def test_a_retried_submit_with_the_same_idempotency_key_queues_one_job(
     assert first.status_code == second.status_code == 202
     assert first.json()["execution_id"] == second.json()["execution_id"]
     client.wait(first.json()["execution_id"])
-    assert len(_owner_items(e2e_server, client.session.headers["X-Local-User"])) == 1
+    assert len(_owner_items(local_server, client.session.headers["X-Local-User"])) == 1
 
 
 def test_a_strategy_that_raises_fails_with_its_line_and_is_not_retried(client: Any) -> None:
@@ -122,9 +122,9 @@ def test_a_strategy_that_does_not_compile_is_refused_at_submit_with_its_line(cli
 
 
 def test_an_infrastructure_fault_dead_letters_the_job_and_replay_runs_it_exactly_once(
-    client: Any, e2e_server: LocalServer
+    client: Any, local_server: LocalServer
 ) -> None:
-    stack = e2e_server.stack
+    stack = local_server.stack
     max_receives = topology.JOBS_QUEUE.max_receive_count
     assert stack.queue_depth()["dlq"] == 0
 
@@ -139,7 +139,7 @@ def test_an_infrastructure_fault_dead_letters_the_job_and_replay_runs_it_exactly
     assert failed["error"]["type"] == "InfrastructureError"
     assert failed["attempts"] == max_receives
     assert stack.job(execution_id)["dead_lettered"] is True  # type: ignore[index]
-    assert _result_objects(e2e_server, execution_id) == []
+    assert _result_objects(local_server, execution_id) == []
 
     # When ops replay the DLQ once the fault is gone
     lines: list[str] = []
@@ -151,7 +151,7 @@ def test_an_infrastructure_fault_dead_letters_the_job_and_replay_runs_it_exactly
     job = client.wait(execution_id, until=("SUCCEEDED",))
     assert job["attempts"] == max_receives + 1
     assert job["error"] is None
-    assert _result_objects(e2e_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
+    assert _result_objects(local_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
     assert stack.queue_depth() == {"visible": 0, "in_flight": 0, "dlq": 0}
 
     # And replaying again, all of it or this job, runs nothing twice
@@ -163,7 +163,7 @@ def test_an_infrastructure_fault_dead_letters_the_job_and_replay_runs_it_exactly
 
 
 def test_fifty_concurrent_submissions_all_finish_none_lost_none_duplicated(
-    make_client: Any, e2e_server: LocalServer
+    make_client: Any, local_server: LocalServer
 ) -> None:
     user = "fifty-concurrent"
     n = 50
@@ -183,11 +183,11 @@ def test_fifty_concurrent_submissions_all_finish_none_lost_none_duplicated(
     assert len(set(ids)) == n
     assert [j["status"] for j in jobs] == ["SUCCEEDED"] * n
     assert all(j["attempts"] == 1 for j in jobs)
-    items = _owner_items(e2e_server, user)
+    items = _owner_items(local_server, user)
     assert sorted(item["execution_id"]["S"] for item in items) == sorted(ids)
-    s3 = e2e_server.stack.client("s3")
+    s3 = local_server.stack.client("s3")
     pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=e2e_server.stack.resources.results_bucket, Prefix=topology.RESULTS_PREFIX
+        Bucket=local_server.stack.resources.results_bucket, Prefix=topology.RESULTS_PREFIX
     )
     keys = {obj["Key"] for page in pages for obj in page.get("Contents", [])}
     assert {f"{topology.RESULTS_PREFIX}{i}.json" for i in ids} <= keys
@@ -205,7 +205,7 @@ def test_fifty_concurrent_submissions_all_finish_none_lost_none_duplicated(
     assert sorted(listed) == sorted(ids)
 
 
-def test_cors_preflight_and_local_identity(base_url: str, make_client: Any, e2e_server: LocalServer) -> None:
+def test_cors_preflight_and_local_identity(base_url: str, make_client: Any, local_server: LocalServer) -> None:
     # Preflight is answered with the allowed methods and headers (X-Local-User and Idempotency-Key among them)
     preflight = requests.options(
         f"{base_url}/api/backtest/run",
@@ -229,11 +229,11 @@ def test_cors_preflight_and_local_identity(base_url: str, make_client: Any, e2e_
     health = anonymous.request("GET", "/health", headers={"Origin": "http://localhost:5173"})
     assert health.status_code == 200 and health.headers["Access-Control-Allow-Origin"] == "*"
     assert anonymous.request("GET", "/api/backtest/executions").status_code == 200
-    e2e_server.require_user = True
+    local_server.require_user = True
     try:
         refused = anonymous.request("GET", "/api/backtest/executions")
         assert refused.status_code == 401
         assert refused.json()["error"]["type"] == "Unauthorized"
     finally:
-        e2e_server.require_user = False
+        local_server.require_user = False
     alice.wait(execution_id)

@@ -76,8 +76,8 @@ def http() -> Any:
         yield session
 
 
-def test_the_service_serves_the_committed_document(e2e_server: LocalServer) -> None:
-    served = requests.get(f"{e2e_server.url}/api/backtest/openapi.json", timeout=10)
+def test_the_service_serves_the_committed_document(local_server: LocalServer) -> None:
+    served = requests.get(f"{local_server.url}/api/backtest/openapi.json", timeout=10)
     assert served.status_code == 200
     assert served.json() == json.loads(DOCUMENT.read_text(encoding="utf-8"))
 
@@ -97,13 +97,15 @@ def _interactions(report: Path) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
-def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(e2e_server: LocalServer, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
     # When schemathesis fuzzes every operation of the served document over HTTP
     report = tmp_path / "schemathesis.ndjson"
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
-        f"{e2e_server.url}/api/backtest/openapi.json",
+        f"{local_server.url}/api/backtest/openapi.json",
         "--checks",
         ",".join(check.__name__ for check in CHECKS),
         "--phases",
@@ -214,7 +216,7 @@ EXPLICIT = [
 
 
 def test_valid_shaped_submissions_and_their_jobs_are_answered_as_documented(
-    e2e_server: LocalServer, http: requests.Session
+    local_server: LocalServer, http: requests.Session
 ) -> None:
     accepted: list[str] = []
 
@@ -230,7 +232,7 @@ def test_valid_shaped_submissions_and_their_jobs_are_answered_as_documented(
     @example(body=EXPLICIT[1])
     def submit(body: dict[str, Any]) -> None:
         case = document["/api/backtest/run"]["POST"].Case(body=body, media_type="application/json")
-        response = case.call(base_url=e2e_server.url, session=http, headers=CALLER, timeout=30)
+        response = case.call(base_url=local_server.url, session=http, headers=CALLER, timeout=30)
         case.validate_response(response, checks=CHECKS)
         if response.status_code == 202:
             accepted.append(response.json()["execution_id"])
@@ -248,7 +250,7 @@ def test_valid_shaped_submissions_and_their_jobs_are_answered_as_documented(
         case = status.Case(path_parameters={"execution_id": execution_id})
         deadline = time.monotonic() + 120
         while True:  # the intermediate answers (QUEUED, RUNNING) too
-            response = case.call(base_url=e2e_server.url, session=http, headers=CALLER, timeout=30)
+            response = case.call(base_url=local_server.url, session=http, headers=CALLER, timeout=30)
             case.validate_response(response, checks=CHECKS)
             job = response.json()
             if job["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
@@ -265,7 +267,7 @@ def test_valid_shaped_submissions_and_their_jobs_are_answered_as_documented(
     listed: list[str] = []
     while True:
         case = listing.Case(query={"limit": 7, **({"next_token": token} if token else {})})
-        response = case.call(base_url=e2e_server.url, session=http, headers=CALLER, timeout=30)
+        response = case.call(base_url=local_server.url, session=http, headers=CALLER, timeout=30)
         case.validate_response(response, checks=CHECKS)
         page = response.json()
         listed += [job["execution_id"] for job in page["executions"]]

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from integration_harness import SMA_CROSS, Api, Stack
 
 from backtest_service.topology import API_PREFIX
+from local.stack import LocalStack
+from tests.support import SMA_CROSS, Api, in_jobs_queue
 
 pytestmark = pytest.mark.xdist_group("hardening-input")
 
@@ -228,9 +229,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def nothing_stored(module_stack: Stack) -> Callable[[], None]:
+def nothing_stored(module_stack: LocalStack) -> Callable[[], None]:
     """Asserts the deployment holds no job, idempotency record, message or result (clients made once)."""
-    names = module_stack.names
+    names = module_stack.resources
     dynamodb, sqs, s3 = (module_stack.client(service) for service in ("dynamodb", "sqs", "s3"))
 
     def check() -> None:
@@ -245,17 +246,14 @@ def nothing_stored(module_stack: Stack) -> Callable[[], None]:
     return check
 
 
-def _post(body: str, headers: dict[str, str], key: str) -> Any:
-    return Api().call("POST", RUN, raw_body=body, headers={"Idempotency-Key": key, **headers})
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_bad_submission_is_refused_naming_the_field_or_line_and_nothing_is_stored(
-    nothing_stored: Callable[[], None], case: Bad
+    module_stack: LocalStack, nothing_stored: Callable[[], None], case: Bad
 ) -> None:
     # Given one deployment that receives every bad submission of this module, one after the other
     # When this one is submitted (with an Idempotency-Key, so a remembered answer would show)
-    response = _post(case.body(), case.headers, key=f"bad-{case.id}")
+    headers = {"Idempotency-Key": f"bad-{case.id}", **case.headers}
+    response = Api(module_stack).call("POST", RUN, raw_body=case.body(), headers=headers)
 
     # Then it is refused with the documented 4xx and a JSON error a person can act on
     assert response.status == case.status, response.body
@@ -272,29 +270,29 @@ def test_a_bad_submission_is_refused_naming_the_field_or_line_and_nothing_is_sto
 # The tests below store jobs: they run after the refusals above, on the same deployment.
 
 
-def test_after_every_refusal_a_good_submission_is_still_queued(module_stack: Stack) -> None:
-    response = Api().call("POST", RUN, body=VALID)
+def test_after_every_refusal_a_good_submission_is_still_queued(module_stack: LocalStack) -> None:
+    response = Api(module_stack).call("POST", RUN, body=VALID)
     assert response.status == 202, response.body
-    assert module_stack.job_item(response.body["execution_id"])["status"] == "QUEUED"  # type: ignore[index]
-    assert module_stack.queue_depth(module_stack.names.jobs_queue_url) == 1
+    assert module_stack.job(response.body["execution_id"])["status"] == "QUEUED"  # type: ignore[index]
+    assert in_jobs_queue(module_stack) == 1
 
 
-def test_unicode_names_are_accepted_and_kept_exactly(module_stack: Stack) -> None:
+def test_unicode_names_are_accepted_and_kept_exactly(module_stack: LocalStack) -> None:
     # Given names in several scripts, with emoji, a combining accent and right-to-left text
     name = "📈 Stratégie 動量 — ΔSMA ⚡ مؤشر e\u0301"
-    response = Api().call("POST", RUN, body={**VALID, "name": name})
+    response = Api(module_stack).call("POST", RUN, body={**VALID, "name": name})
     assert response.status == 202, response.body
     execution_id = response.body["execution_id"]
     # Then the job keeps the name exactly, in the table and in the status answer
-    assert module_stack.job_item(execution_id)["name"] == name  # type: ignore[index]
-    assert Api().status(execution_id).body["name"] == name
+    assert module_stack.job(execution_id)["name"] == name  # type: ignore[index]
+    assert Api(module_stack).status(execution_id).body["name"] == name
 
 
-def test_parameters_of_each_allowed_type_are_accepted_with_their_types(module_stack: Stack) -> None:
+def test_parameters_of_each_allowed_type_are_accepted_with_their_types(module_stack: LocalStack) -> None:
     parameters = {"flag": True, "fast": 5, "ratio": 0.25, "label": "momentum ✓", "zero": 0, "off": False}
-    response = Api().call("POST", RUN, body={**VALID, "parameters": parameters})
+    response = Api(module_stack).call("POST", RUN, body={**VALID, "parameters": parameters})
     assert response.status == 202, response.body
-    stored = module_stack.job_item(response.body["execution_id"])["request"]["parameters"]  # type: ignore[index]
+    stored = module_stack.job(response.body["execution_id"])["request"]["parameters"]  # type: ignore[index]
     # Then each value comes back with its own type: a bool stays a bool, an int an int
     assert stored == parameters
     assert [type(stored[k]) for k in parameters] == [type(v) for v in parameters.values()]

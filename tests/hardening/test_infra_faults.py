@@ -1,5 +1,5 @@
 """Infrastructure faults at each step of run_backtest, injected through the runner's `RunnerDeps` seam,
-with SQS redelivery (the integration `Worker`) and ops' DLQ replay (`local.replay.replay`) in process.
+with SQS redelivery (the local stack's `EventSourceMapping`) and ops' DLQ replay (`ops.replay.replay`) in process.
 
 Steps of one delivery: `jobs.start` (DynamoDB) → engine → `results.put` (S3) → `jobs.mark_succeeded`
 (DynamoDB) → the event source mapping deletes the message. A fault either happens before a step (it
@@ -19,14 +19,17 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from integration_harness import SMA_CROSS, Api, Stack, Worker, sqs_record
 
 from backtest_service import runner
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, JobSummaryUpdate
 from backtest_service.result_store import ResultStore
 from backtest_service.topology import JOBS_QUEUE, RESULTS_PREFIX
-from local.replay import ReplayTarget, replay
+from local.event_source import EventSourceMapping
+from local.events import sqs_record
+from local.stack import LocalStack
+from ops.replay import ReplayTarget, replay
+from tests.support import SMA_CROSS, Api, in_jobs_queue
 
 pytestmark = pytest.mark.xdist_group("hardening-infra")
 
@@ -105,7 +108,7 @@ class Engine:
 
 
 @pytest.fixture
-def deps(module_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> runner.RunnerDeps:
+def deps(module_stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> runner.RunnerDeps:
     """The runner's real collaborators, fresh for each test so faults can be injected into them."""
     real = runner.default_deps()
     fresh = runner.RunnerDeps(
@@ -120,13 +123,13 @@ def deps(module_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> runner.RunnerD
 
 @dataclasses.dataclass
 class Scenario:
-    stack: Stack
-    worker: Worker
+    stack: LocalStack
+    worker: EventSourceMapping
     execution_id: str = ""
     deliveries: int = 0
 
     def submit(self, code: str = SMA_CROSS) -> str:
-        response = Api().call("POST", "/api/backtest/run", body={"strategy_code": code, **RUN})
+        response = Api(self.stack).call("POST", "/api/backtest/run", body={"strategy_code": code, **RUN})
         assert response.status == 202, response.body
         self.execution_id = response.body["execution_id"]
         return self.execution_id
@@ -147,11 +150,11 @@ class Scenario:
     def dead_letter(self) -> None:
         """The receive after the last one: SQS moves the message to the DLQ instead of delivering it."""
         assert self.worker.poll() is None
-        assert self.stack.queue_depth(self.stack.names.jobs_queue_url) == 0
-        assert self.stack.queue_depth(self.stack.names.dlq_url) == 1
+        assert in_jobs_queue(self.stack) == 0
+        assert self.stack.queue_depth()["dlq"] == 1
 
     def replay_dlq(self) -> list[str]:
-        names = self.stack.names
+        names = self.stack.resources
         target = ReplayTarget(
             sqs=self.stack.client("sqs"),
             jobs=JobStore(names.jobs_table, self.stack.client("dynamodb")),
@@ -163,39 +166,39 @@ class Scenario:
         return replay(target, out=lambda _: None).moved
 
     def job(self) -> JobRecord:
-        record = JobStore(self.stack.names.jobs_table, self.stack.client("dynamodb")).get(self.execution_id)
+        record = JobStore(self.stack.resources.jobs_table, self.stack.client("dynamodb")).get(self.execution_id)
         assert record is not None
         return record
 
     def result_versions(self) -> list[dict[str, Any]]:
         prefix = f"{RESULTS_PREFIX}{self.execution_id}"
-        out = self.stack.client("s3").list_object_versions(Bucket=self.stack.names.results_bucket, Prefix=prefix)
+        out = self.stack.client("s3").list_object_versions(Bucket=self.stack.resources.results_bucket, Prefix=prefix)
         return [*out.get("Versions", []), *out.get("DeleteMarkers", [])]
 
     def result_keys(self) -> list[str]:
         prefix = f"{RESULTS_PREFIX}{self.execution_id}"
-        out = self.stack.client("s3").list_objects_v2(Bucket=self.stack.names.results_bucket, Prefix=prefix)
+        out = self.stack.client("s3").list_objects_v2(Bucket=self.stack.resources.results_bucket, Prefix=prefix)
         return [o["Key"] for o in out.get("Contents", [])]
 
     def assert_final(self, fault: str, status: str, attempts: int) -> JobRecord:
         """Exactly one terminal state, one result object (none for a strategy fault), empty queues."""
         job = self.job()
         assert (job.status, job.attempts) == (status, attempts), job
-        assert self.stack.queue_depth(self.stack.names.jobs_queue_url) == 0
-        assert self.stack.queue_depth(self.stack.names.dlq_url) == 0
+        assert in_jobs_queue(self.stack) == 0
+        assert self.stack.queue_depth()["dlq"] == 0
         keys, versions = self.result_keys(), self.result_versions()
         if status == "SUCCEEDED":
             assert keys == [f"{RESULTS_PREFIX}{self.execution_id}.json"]
             assert len(versions) == 1, versions
             assert job.result_key == keys[0] and job.error is None and not job.dead_lettered
-            stored = self.stack.client("s3").get_object(Bucket=self.stack.names.results_bucket, Key=keys[0])
+            stored = self.stack.client("s3").get_object(Bucket=self.stack.resources.results_bucket, Key=keys[0])
             assert b'"performance_metrics"' in stored["Body"].read()
         else:
             assert keys == [] and versions == []
         # A terminal job stays terminal: one more delivery of its message changes nothing
         sqs = self.stack.client("sqs")
         sqs.send_message(
-            QueueUrl=self.stack.names.jobs_queue_url, MessageBody=f'{{"execution_id": "{job.execution_id}"}}'
+            QueueUrl=self.stack.resources.jobs_queue_url, MessageBody=f'{{"execution_id": "{job.execution_id}"}}'
         )
         assert self.worker.poll() is not None
         again = self.job()
@@ -206,13 +209,13 @@ class Scenario:
 
 
 @pytest.fixture
-def scenario(module_stack: Stack, deps: runner.RunnerDeps) -> Scenario:
-    for url in (module_stack.names.jobs_queue_url, module_stack.names.dlq_url):  # whatever a failed test left
+def scenario(module_stack: LocalStack, deps: runner.RunnerDeps) -> Scenario:
+    for url in (module_stack.resources.jobs_queue_url, module_stack.resources.dlq_url):  # whatever a failed test left
         _empty(module_stack, url)
-    return Scenario(module_stack, Worker(module_stack))
+    return Scenario(module_stack, module_stack.event_source)
 
 
-def _empty(stack: Stack, url: str) -> None:
+def _empty(stack: LocalStack, url: str) -> None:
     """Delete every message of a queue (PurgeQueue is allowed once a minute)."""
     sqs = stack.client("sqs")
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -401,9 +404,9 @@ def test_a_handled_message_that_was_never_deleted_is_redelivered_and_skipped(
 ) -> None:
     # Given the handler succeeded but the message delete never happened (the poller died first)
     execution_id = scenario.submit()
-    sqs, url = scenario.stack.client("sqs"), scenario.stack.names.jobs_queue_url
+    sqs, url = scenario.stack.client("sqs"), scenario.stack.resources.jobs_queue_url
     message = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["All"])["Messages"][0]
-    run = scenario.worker.invoke([sqs_record(message["Body"], receive_count=1, message_id=message["MessageId"])])
+    run = scenario.worker.deliver([sqs_record(message["Body"], receive_count=1, message_id=message["MessageId"])])
     scenario.deliveries += 1
     assert run.failed_ids == [] and scenario.job().status == "SUCCEEDED"
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
@@ -465,7 +468,7 @@ def test_replay_leaves_a_stale_dlq_message_of_a_finished_job_alone(scenario: Sce
     # Given a job that SUCCEEDED, and a stale copy of its message in the DLQ
     scenario.submit()
     assert scenario.deliver() == []
-    names = scenario.stack.names
+    names = scenario.stack.resources
     scenario.stack.client("sqs").send_message(
         QueueUrl=names.dlq_url, MessageBody=f'{{"execution_id": "{scenario.execution_id}"}}'
     )
@@ -482,12 +485,12 @@ def test_a_strategy_fault_is_never_replayed(scenario: Scenario, deps: runner.Run
     scenario.submit(RAISES)
     assert scenario.deliver() == []
     scenario.stack.client("sqs").send_message(
-        QueueUrl=scenario.stack.names.dlq_url, MessageBody=f'{{"execution_id": "{scenario.execution_id}"}}'
+        QueueUrl=scenario.stack.resources.dlq_url, MessageBody=f'{{"execution_id": "{scenario.execution_id}"}}'
     )
     # When ops replay: the message is kept in the DLQ and the job stays FAILED
     assert scenario.replay_dlq() == []
-    assert scenario.stack.queue_depth(scenario.stack.names.dlq_url) == 1
-    _empty(scenario.stack, scenario.stack.names.dlq_url)
+    assert scenario.stack.queue_depth()["dlq"] == 1
+    _empty(scenario.stack, scenario.stack.resources.dlq_url)
     scenario.assert_final("replay of a job its strategy failed (refused)", "FAILED", attempts=1)
 
 

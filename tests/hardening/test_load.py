@@ -63,8 +63,8 @@ def _result_keys(server: LocalServer) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
-def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(e2e_server: LocalServer) -> None:
-    url = f"{e2e_server.url}/api/backtest/run"
+def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(local_server: LocalServer) -> None:
+    url = f"{local_server.url}/api/backtest/run"
     local = threading.local()  # one HTTP session (keep-alive connection) per client thread
     sessions: list[requests.Session] = []
 
@@ -95,7 +95,7 @@ def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(e2e_ser
     # And every job reaches a terminal state (bounded wait: a lost job would hang here, not pass)
     deadline = time.monotonic() + 600
     while True:
-        items = _scan(e2e_server)
+        items = _scan(local_server)
         statuses = Counter(item["status"]["S"] for item in items)
         if sum(statuses[s] for s in TERMINAL) >= SUBMISSIONS or time.monotonic() > deadline:
             break
@@ -104,7 +104,7 @@ def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(e2e_ser
 
     latencies = [latency for _, _, latency in submitted]
     print(
-        f"\nload: {SUBMISSIONS} submissions from {CLIENTS} clients, {e2e_server.workers} workers\n"
+        f"\nload: {SUBMISSIONS} submissions from {CLIENTS} clients, {local_server.workers} workers\n"
         f"  submit: {SUBMISSIONS / submit_seconds:.1f} submissions/s over {submit_seconds:.1f} s; latency "
         f"p50 {1000 * statistics.median(latencies):.0f} ms, p95 {1000 * _percentile(latencies, 0.95):.0f} ms, "
         f"max {1000 * max(latencies):.0f} ms\n"
@@ -122,6 +122,6 @@ def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(e2e_ser
     sent = {execution_id: (f"cognito:load-client-{i % CLIENTS}", f"load {i}") for i, execution_id, _ in submitted}
     assert stored == sent
     # And S3 holds one result per succeeded job, and nothing else
-    assert sorted(_result_keys(e2e_server)) == sorted(f"{RESULTS_PREFIX}{i}.json" for i in ids)
+    assert sorted(_result_keys(local_server)) == sorted(f"{RESULTS_PREFIX}{i}.json" for i in ids)
     # And no message is left on the jobs queue or the DLQ
-    assert e2e_server.stack.queue_depth() == {"visible": 0, "in_flight": 0, "dlq": 0}
+    assert local_server.stack.queue_depth() == {"visible": 0, "in_flight": 0, "dlq": 0}

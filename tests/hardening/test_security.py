@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from hardening_e2e_fixtures import Client  # tests/e2e's client, loaded by this folder's conftest
 
 from backtest_engine.engine import run_backtest
 from backtest_engine.errors import EngineError
@@ -29,6 +28,7 @@ from backtest_service.settings import Settings
 from backtest_service.topology import API_PREFIX
 from local.http_server import LocalServer
 from local.stack import LocalStack
+from tests.support import Client
 
 pytestmark = pytest.mark.xdist_group("hardening-security")
 

@@ -15,7 +15,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from integration_harness import SMA_CROSS, Api, Stack, Worker, clear_service_caches
 
 from backtest_engine.engine import run_backtest
 from backtest_engine.errors import EngineError
@@ -23,6 +22,9 @@ from backtest_engine.market_data import load_bars
 from backtest_engine.models import BacktestRequest
 from backtest_engine.sandbox import SandboxLimits
 from backtest_service.topology import RESULTS_PREFIX
+from local.lambda_runtime import clear_service_caches
+from local.stack import LocalStack
+from tests.support import SMA_CROSS, Api, in_jobs_queue
 
 pytestmark = pytest.mark.xdist_group("hardening-strategy")
 
@@ -245,7 +247,7 @@ def test_all_nan_signals_are_a_run_without_trades() -> None:
 
 
 @pytest.fixture(scope="module")
-def limited_stack(module_stack: Stack) -> Iterator[Stack]:
+def limited_stack(module_stack: LocalStack) -> Iterator[LocalStack]:
     """The shared deployment, its runner configured with the small limits."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("STRATEGY_CPU_SECONDS", str(CPU_SECONDS))
@@ -259,23 +261,23 @@ def limited_stack(module_stack: Stack) -> Iterator[Stack]:
     clear_service_caches()
 
 
-def _submit_and_run(stack: Stack, body: dict[str, Any]) -> tuple[str, Any]:
-    response = Api().call("POST", "/api/backtest/run", body=body)
+def _submit_and_run(stack: LocalStack, body: dict[str, Any]) -> tuple[str, Any]:
+    response = Api(stack).call("POST", "/api/backtest/run", body=body)
     assert response.status == 202, response.body
     execution_id = response.body["execution_id"]
-    run = Worker(stack).poll()
+    run = stack.poll_queue()
     assert run is not None and run.event["Records"][0]["body"].find(execution_id) > 0
     return execution_id, run
 
 
-def _assert_queues_empty(stack: Stack) -> None:
-    assert stack.queue_depth(stack.names.jobs_queue_url) == 0
-    assert stack.queue_depth(stack.names.dlq_url) == 0
+def _assert_queues_empty(stack: LocalStack) -> None:
+    assert in_jobs_queue(stack) == 0
+    assert stack.queue_depth()["dlq"] == 0
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.id for f in FAULTS])
 def test_a_faulty_strategy_fails_once_with_its_typed_error_and_the_runner_serves_the_next_job(
-    limited_stack: Stack, fault: Fault
+    limited_stack: LocalStack, fault: Fault
 ) -> None:
     stack = limited_stack
     # When the faulty strategy is submitted and the runner receives it
@@ -285,7 +287,7 @@ def test_a_faulty_strategy_fails_once_with_its_typed_error_and_the_runner_serves
     assert run.failed_ids == []
     _assert_queues_empty(stack)
     # And the job is FAILED with the typed error, after one attempt, without a result object
-    status = Api().status(execution_id).body
+    status = Api(stack).status(execution_id).body
     assert (status["status"], status["attempts"]) == ("FAILED", 1), status
     assert status["error"]["type"] == fault.error
     for fragment in fault.says:
@@ -294,23 +296,23 @@ def test_a_faulty_strategy_fails_once_with_its_typed_error_and_the_runner_serves
         assert status["error"]["line"] == fault.line
     assert status["results_url"] is None
     assert f"{RESULTS_PREFIX}{execution_id}.json" not in stack.result_keys()
-    job = stack.job_item(execution_id)
+    job = stack.job(execution_id)
     assert job is not None and job["dead_lettered"] is False
 
     # When a good strategy comes next to the same warm runner
     good_id, good_run = _submit_and_run(stack, GOOD)
     # Then it succeeds
     assert good_run.failed_ids == []
-    good = Api().status(good_id).body
+    good = Api(stack).status(good_id).body
     assert (good["status"], good["attempts"], good["error"]) == ("SUCCEEDED", 1, None), good
     assert good["market_data_stats"]["data_points"] == BARS
     _assert_queues_empty(stack)
 
 
-def test_all_nan_signals_succeed_without_trades_through_the_runner(limited_stack: Stack) -> None:
+def test_all_nan_signals_succeed_without_trades_through_the_runner(limited_stack: LocalStack) -> None:
     execution_id, run = _submit_and_run(limited_stack, {"strategy_code": ALL_NAN, **RUN})
     assert run.failed_ids == []
-    status = Api().status(execution_id).body
+    status = Api(limited_stack).status(execution_id).body
     assert status["status"] == "SUCCEEDED", status
     assert status["trade_summary"]["total_trades"] == 0
     assert math.isclose(status["performance_metrics"]["total_return_percent"], 0.0, abs_tol=1e-12)

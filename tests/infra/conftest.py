@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from infra_harness import Synthesized, synthesize
+
+from tests.infra.infra_harness import Synthesized, synthesize
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_harness import REPO_ROOT
 from packaging.requirements import Requirement
 
 from infra import build_layer
 from infra.runtime import PIP_PLATFORMS, PYTHON_VERSION
+from tests.infra.infra_harness import REPO_ROOT
 
 pytestmark = pytest.mark.xdist_group("infra")
 

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from botocore.exceptions import ClientError
-from integration_harness import Api, Stack, Worker, sqs_record
 
 from backtest_engine import __version__
 from backtest_service import runner
@@ -18,6 +17,10 @@ from backtest_service.job_store import JobStore, default_job_store, reset_for_re
 from backtest_service.jobs import JobSummaryUpdate
 from backtest_service.result_store import default_result_store
 from backtest_service.topology import JOBS_QUEUE, RESULTS_PREFIX
+from local.event_source import EventSourceMapping
+from local.events import sqs_record
+from local.stack import LocalStack
+from tests.support import Api, in_jobs_queue
 
 pytestmark = pytest.mark.xdist_group("integration")
 
@@ -47,12 +50,14 @@ def _emitted_metrics(stdout: str) -> dict[str, list[tuple[dict[str, str], float]
     return found
 
 
-def _s3_object(stack: Stack, execution_id: str) -> dict[str, Any]:
-    return stack.client("s3").head_object(Bucket=stack.names.results_bucket, Key=f"{RESULTS_PREFIX}{execution_id}.json")
+def _s3_object(stack: LocalStack, execution_id: str) -> dict[str, Any]:
+    return stack.client("s3").head_object(
+        Bucket=stack.resources.results_bucket, Key=f"{RESULTS_PREFIX}{execution_id}.json"
+    )
 
 
 def test_submit_run_status_with_the_full_result_behind_the_presigned_link(
-    api: Api, stack: Stack, worker: Worker, capsys: pytest.CaptureFixture[str]
+    api: Api, stack: LocalStack, worker: EventSourceMapping, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a submitted backtest
     execution_id = api.submit(name="happy").body["execution_id"]
@@ -64,7 +69,7 @@ def test_submit_run_status_with_the_full_result_behind_the_presigned_link(
     assert run is not None
     assert run.response == {"batchItemFailures": []}
     assert worker.poll() is None
-    assert stack.queue_depth(stack.names.dlq_url) == 0
+    assert stack.queue_depth()["dlq"] == 0
 
     # And the status shows the summary with the seed's field names
     res = api.status(execution_id)
@@ -91,7 +96,7 @@ def test_submit_run_status_with_the_full_result_behind_the_presigned_link(
     # And results_url is a SigV4-presigned GET of the result object, valid for the configured time
     url = urlparse(job["results_url"])
     assert url.scheme == "https"
-    assert url.hostname is not None and url.hostname.startswith(stack.names.results_bucket)
+    assert url.hostname is not None and url.hostname.startswith(stack.resources.results_bucket)
     assert url.path == f"/{RESULTS_PREFIX}{execution_id}.json"
     query = parse_qs(url.query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
@@ -117,40 +122,42 @@ def test_submit_run_status_with_the_full_result_behind_the_presigned_link(
     assert emitted["RunDuration"][0][1] > 0
 
 
-def test_a_message_delivered_twice_runs_once(api: Api, stack: Stack, worker: Worker) -> None:
+def test_a_message_delivered_twice_runs_once(api: Api, stack: LocalStack, worker: EventSourceMapping) -> None:
     # Given a job, When SQS delivers its message twice in one batch (standard queues may)
     execution_id = api.submit().body["execution_id"]
     body = json.dumps({"execution_id": execution_id})
-    run = worker.invoke([sqs_record(body, message_id="m-1"), sqs_record(body, message_id="m-2")])
+    run = worker.deliver([sqs_record(body, message_id="m-1"), sqs_record(body, message_id="m-2")])
     # Then both records succeed, the job ran once, and there is one result
     assert run.failed_ids == []
-    job = stack.job_item(execution_id)
+    job = stack.job(execution_id)
     assert job is not None
     assert (job["status"], job["attempts"]) == ("SUCCEEDED", 1)
     assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
 
 
-def test_a_message_replayed_after_success_changes_nothing(api: Api, stack: Stack, worker: Worker) -> None:
+def test_a_message_replayed_after_success_changes_nothing(
+    api: Api, stack: LocalStack, worker: EventSourceMapping
+) -> None:
     # Given a job that succeeded
     execution_id = api.submit().body["execution_id"]
     worker.drain()
-    before = stack.job_item(execution_id)
+    before = stack.job(execution_id)
     etag = _s3_object(stack, execution_id)["ETag"]
     modified = _s3_object(stack, execution_id)["LastModified"]
 
     # When the same message arrives again later (e.g. moved back from the DLQ by mistake)
-    run = worker.invoke([sqs_record(json.dumps({"execution_id": execution_id}), receive_count=1)])
+    run = worker.deliver([sqs_record(json.dumps({"execution_id": execution_id}), receive_count=1)])
 
     # Then it succeeds without running: same job record, same single result object
     assert run.failed_ids == []
-    assert stack.job_item(execution_id) == before
+    assert stack.job(execution_id) == before
     assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
     assert _s3_object(stack, execution_id)["ETag"] == etag
     assert _s3_object(stack, execution_id)["LastModified"] == modified
 
 
 def test_a_strategy_error_fails_the_job_with_its_line_and_is_not_retried(
-    api: Api, stack: Stack, worker: Worker, capsys: pytest.CaptureFixture[str]
+    api: Api, stack: LocalStack, worker: EventSourceMapping, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a strategy that raises on line 6
     execution_id = api.submit(strategy_code=FAILING_STRATEGY).body["execution_id"]
@@ -158,8 +165,8 @@ def test_a_strategy_error_fails_the_job_with_its_line_and_is_not_retried(
     run = worker.poll()
     # Then the record is not reported failed (no retry), and nothing is left in either queue
     assert run is not None and run.failed_ids == []
-    assert stack.queue_depth(stack.names.jobs_queue_url) == 0
-    assert stack.queue_depth(stack.names.dlq_url) == 0
+    assert in_jobs_queue(stack) == 0
+    assert stack.queue_depth()["dlq"] == 0
     # And the job is FAILED with the strategy's error, its line, and no result
     job = api.status(execution_id).body
     assert (job["status"], job["attempts"]) == ("FAILED", 1)
@@ -173,7 +180,7 @@ def test_a_strategy_error_fails_the_job_with_its_line_and_is_not_retried(
     assert failed == [({"service": "backtest-service", "error_type": "StrategyError"}, 1.0)]
 
 
-def test_a_strategy_fault_is_not_replayable(api: Api, stack: Stack, worker: Worker) -> None:
+def test_a_strategy_fault_is_not_replayable(api: Api, stack: LocalStack, worker: EventSourceMapping) -> None:
     execution_id = api.submit(strategy_code=FAILING_STRATEGY).body["execution_id"]
     worker.drain()
     with pytest.raises(ReplayRefused, match="after a strategy fault"):
@@ -181,7 +188,11 @@ def test_a_strategy_fault_is_not_replayable(api: Api, stack: Stack, worker: Work
 
 
 def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
-    api: Api, stack: Stack, worker: Worker, inject_fault: Any, log_records: Callable[[], list[dict[str, Any]]]
+    api: Api,
+    stack: LocalStack,
+    worker: EventSourceMapping,
+    inject_fault: Any,
+    log_records: Callable[[], list[dict[str, Any]]],
 ) -> None:
     execution_id = api.submit().body["execution_id"]
 
@@ -194,7 +205,7 @@ def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
             # Then each delivery is reported failed, so SQS retries it
             assert run.failed_ids == [run.event["Records"][0]["messageId"]]
             assert run.event["Records"][0]["attributes"]["ApproximateReceiveCount"] == str(receive)
-            job = stack.job_item(execution_id)
+            job = stack.job(execution_id)
             assert job is not None
             if receive < JOBS_QUEUE.max_receive_count:
                 # still RUNNING between retries
@@ -207,9 +218,9 @@ def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
     assert status["attempts"] == JOBS_QUEUE.max_receive_count
     assert status["error"]["type"] == "InfrastructureError"
     assert "dead-letter queue" in status["error"]["message"]
-    assert stack.job_item(execution_id)["dead_lettered"] is True  # type: ignore[index]
+    assert stack.job(execution_id)["dead_lettered"] is True  # type: ignore[index]
     assert worker.poll() is None
-    assert stack.queue_depth(stack.names.dlq_url) == 1
+    assert stack.queue_depth()["dlq"] == 1
     assert stack.result_keys() == []
     # And every log line of the runner named the job
     logs = log_records()
@@ -223,9 +234,9 @@ def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
     replayed = reset_for_replay(execution_id)
     assert (replayed.status, replayed.error, replayed.dead_lettered) == ("QUEUED", None, False)
     sqs = stack.client("sqs")
-    message = sqs.receive_message(QueueUrl=stack.names.dlq_url)["Messages"][0]
-    sqs.send_message(QueueUrl=stack.names.jobs_queue_url, MessageBody=message["Body"])
-    sqs.delete_message(QueueUrl=stack.names.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    message = sqs.receive_message(QueueUrl=stack.resources.dlq_url)["Messages"][0]
+    sqs.send_message(QueueUrl=stack.resources.jobs_queue_url, MessageBody=message["Body"])
+    sqs.delete_message(QueueUrl=stack.resources.dlq_url, ReceiptHandle=message["ReceiptHandle"])
     runs = worker.drain()
 
     # Then it runs once and succeeds, with exactly one result
@@ -239,19 +250,21 @@ def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
         reset_for_replay(execution_id)
 
 
-def test_dynamodb_throttled_at_start_is_retried(api: Api, stack: Stack, worker: Worker, inject_fault: Any) -> None:
+def test_dynamodb_throttled_at_start_is_retried(
+    api: Api, stack: LocalStack, worker: EventSourceMapping, inject_fault: Any
+) -> None:
     execution_id = api.submit().body["execution_id"]
     # Given DynamoDB throttles the runner's first conditional update
     with inject_fault("dynamodb", "UpdateItem", times=1, code="ProvisionedThroughputExceededException"):
         first = worker.poll()
         assert first is not None and len(first.failed_ids) == 1
-        job = stack.job_item(execution_id)
+        job = stack.job(execution_id)
         assert job is not None and (job["status"], job["attempts"]) == ("QUEUED", 0)
         # When the message comes back
         second = worker.poll()
     # Then the job runs
     assert second is not None and second.failed_ids == []
-    job = stack.job_item(execution_id)
+    job = stack.job(execution_id)
     assert job is not None and (job["status"], job["attempts"]) == ("SUCCEEDED", 1)
 
 
@@ -268,7 +281,7 @@ class _CrashBeforeStatusWrite(JobStore):
 
 
 def test_a_crash_between_the_result_and_the_status_reruns_into_the_same_object(
-    api: Api, stack: Stack, worker: Worker, monkeypatch: pytest.MonkeyPatch
+    api: Api, stack: LocalStack, worker: EventSourceMapping, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a runner whose status write fails once, after the S3 write (the collaborators seam)
     real = runner.default_deps()
@@ -283,27 +296,27 @@ def test_a_crash_between_the_result_and_the_status_reruns_into_the_same_object(
     # When the message is delivered: the result is written, the status write fails → retried
     first = worker.poll()
     assert first is not None and len(first.failed_ids) == 1
-    job = stack.job_item(execution_id)
+    job = stack.job(execution_id)
     assert job is not None and (job["status"], job["attempts"]) == ("RUNNING", 1)
     assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
 
     # Then the redelivery (RUNNING → RUNNING) runs again, overwrites the same object and succeeds
     second = worker.poll()
     assert second is not None and second.failed_ids == []
-    job = stack.job_item(execution_id)
+    job = stack.job(execution_id)
     assert job is not None and (job["status"], job["attempts"]) == ("SUCCEEDED", 2)
     assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
     assert job["result_key"] == f"{RESULTS_PREFIX}{execution_id}.json"
 
 
-def test_a_message_without_an_execution_id_is_reported_failed(stack: Stack, worker: Worker) -> None:
-    run = worker.invoke([sqs_record("not json", message_id="bad-1"), sqs_record('{"id": 1}', message_id="bad-2")])
+def test_a_message_without_an_execution_id_is_reported_failed(stack: LocalStack, worker: EventSourceMapping) -> None:
+    run = worker.deliver([sqs_record("not json", message_id="bad-1"), sqs_record('{"id": 1}', message_id="bad-2")])
     assert sorted(run.failed_ids) == ["bad-1", "bad-2"]
 
 
-def test_a_message_for_a_job_that_no_longer_exists_is_dropped(stack: Stack, worker: Worker) -> None:
+def test_a_message_for_a_job_that_no_longer_exists_is_dropped(stack: LocalStack, worker: EventSourceMapping) -> None:
     body = json.dumps({"execution_id": "00000000-0000-4000-8000-000000000000"})
-    run = worker.invoke([sqs_record(body)])
+    run = worker.deliver([sqs_record(body)])
     assert run.failed_ids == []
     assert stack.result_keys() == []
 

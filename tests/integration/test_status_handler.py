@@ -7,16 +7,17 @@ import json
 from typing import Any
 
 import pytest
-from integration_harness import SMA_CROSS, SMALL_RUN, Api, Stack
 
 from backtest_service.topology import API_PREFIX
+from local.stack import LocalStack
+from tests.support import SMA_CROSS, SMALL_RUN, Api
 
 pytestmark = pytest.mark.xdist_group("integration")
 
 EXECUTIONS = f"{API_PREFIX}/executions"
 
 
-def test_a_queued_job_shows_its_request_and_no_result_yet(api: Api, stack: Stack) -> None:
+def test_a_queued_job_shows_its_request_and_no_result_yet(api: Api, stack: LocalStack) -> None:
     execution_id = api.submit(name="first").body["execution_id"]
     res = api.status(execution_id)
     assert res.status == 200
@@ -31,7 +32,7 @@ def test_a_queued_job_shows_its_request_and_no_result_yet(api: Api, stack: Stack
     assert job["performance_metrics"] is None and job["error"] is None and job["results_url"] is None
 
 
-def test_another_callers_job_and_an_unknown_id_are_the_same_404(api: Api, stack: Stack) -> None:
+def test_another_callers_job_and_an_unknown_id_are_the_same_404(api: Api, stack: LocalStack) -> None:
     # Given alice's job
     alices = api.submit(user="alice").body["execution_id"]
     unknown = "00000000-0000-4000-8000-000000000000"
@@ -50,13 +51,13 @@ def test_another_callers_job_and_an_unknown_id_are_the_same_404(api: Api, stack:
 
 
 @pytest.mark.parametrize("bad_id", ["x" * 300, "not.an.id", "%00"])
-def test_malformed_ids_are_404(api: Api, stack: Stack, bad_id: str) -> None:
+def test_malformed_ids_are_404(api: Api, stack: LocalStack, bad_id: str) -> None:
     res = api.status(bad_id)
     assert res.status == 404
     assert res.error["type"] == "NotFound"
 
 
-def test_an_iam_caller_owns_its_jobs_apart_from_cognito_users(api: Api, stack: Stack) -> None:
+def test_an_iam_caller_owns_its_jobs_apart_from_cognito_users(api: Api, stack: LocalStack) -> None:
     # Given a service caller signed with IAM (no Cognito claims)
     arn = "arn:aws:iam::123456789012:user/batch-runner"
     body = {"strategy_code": SMA_CROSS, **SMALL_RUN}
@@ -64,20 +65,20 @@ def test_an_iam_caller_owns_its_jobs_apart_from_cognito_users(api: Api, stack: S
     assert submitted.status == 202
     execution_id = submitted.body["execution_id"]
     # Then the job belongs to that ARN: it sees it, a Cognito user does not
-    assert stack.job_item(execution_id)["owner"] == f"iam:{arn}"  # type: ignore[index]
+    assert stack.job(execution_id)["owner"] == f"iam:{arn}"  # type: ignore[index]
     assert api.call("GET", f"{API_PREFIX}/status/{execution_id}", user=None, iam_arn=arn).status == 200
     assert api.status(execution_id, user="alice").status == 404
     listed = api.call("GET", EXECUTIONS, user=None, iam_arn=arn).body["executions"]
     assert [j["execution_id"] for j in listed] == [execution_id]
 
 
-def test_no_caller_is_401(api: Api, stack: Stack) -> None:
+def test_no_caller_is_401(api: Api, stack: LocalStack) -> None:
     execution_id = api.submit().body["execution_id"]
     assert api.status(execution_id, user=None).status == 401
     assert api.call("GET", EXECUTIONS, user=None).status == 401
 
 
-def test_executions_are_the_callers_newest_first_in_pages(api: Api, stack: Stack) -> None:
+def test_executions_are_the_callers_newest_first_in_pages(api: Api, stack: LocalStack) -> None:
     # Given 7 jobs of alice and 2 of bob
     alices = [api.submit(user="alice", name=f"job {i}").body["execution_id"] for i in range(7)]
     bobs = [api.submit(user="bob").body["execution_id"] for _ in range(2)]
@@ -130,7 +131,7 @@ def _token(data: object) -> str:
         _token({"id": "abc", "at": "2024-01-01T00:00:00.000000Z", "owner": "cognito:bob"}),
     ],
 )
-def test_a_next_token_not_made_by_the_api_is_400(api: Api, stack: Stack, token: str) -> None:
+def test_a_next_token_not_made_by_the_api_is_400(api: Api, stack: LocalStack, token: str) -> None:
     res = api.call("GET", EXECUTIONS, query={"next_token": token})
     assert res.status == 400
     assert res.error["type"] == "InvalidNextToken"
@@ -138,7 +139,7 @@ def test_a_next_token_not_made_by_the_api_is_400(api: Api, stack: Stack, token: 
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "ten"])
-def test_a_bad_limit_is_422_naming_limit(api: Api, stack: Stack, limit: str) -> None:
+def test_a_bad_limit_is_422_naming_limit(api: Api, stack: LocalStack, limit: str) -> None:
     res = api.call("GET", EXECUTIONS, query={"limit": limit})
     assert res.status == 422
     assert res.error["field"] == "limit"

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from integration_harness import Api, Stack
 
 from backtest_engine import __version__
 from backtest_engine.metric_definitions import metric_definitions
-from backtest_service import openapi
+from backtest_service import api_docs
 from backtest_service.topology import API_PREFIX
+from local.stack import LocalStack
+from tests.support import Api
+from tools import openapi
 
 pytestmark = pytest.mark.xdist_group("integration")
 
 
-def test_symbols_lists_the_catalog(api: Api, stack: Stack) -> None:
+def test_symbols_lists_the_catalog(api: Api, stack: LocalStack) -> None:
     res = api.call("GET", f"{API_PREFIX}/market-data/symbols")
     assert res.status == 200
     body = res.body
@@ -52,7 +54,7 @@ def test_symbols_lists_the_catalog(api: Api, stack: Stack) -> None:
     assert body["max_bars"] == 2_000_000
 
 
-def test_metric_definitions_come_from_the_engine_declaration(api: Api, stack: Stack) -> None:
+def test_metric_definitions_come_from_the_engine_declaration(api: Api, stack: LocalStack) -> None:
     res = api.call("GET", f"{API_PREFIX}/performance-metrics/definitions")
     assert res.status == 200
     assert res.body["success"] is True
@@ -67,17 +69,17 @@ def test_metric_definitions_come_from_the_engine_declaration(api: Api, stack: St
     } <= keys
 
 
-def test_health(api: Api, stack: Stack) -> None:
+def test_health(api: Api, stack: LocalStack) -> None:
     res = api.call("GET", "/health", user=None)
     assert res.status == 200
     assert res.body == {"status": "ok", "service": "backtest-service", "version": __version__}
 
 
-def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: Stack) -> None:
+def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: LocalStack) -> None:
     res = api.call("GET", f"{API_PREFIX}/openapi.json")
     assert res.status == 200
     doc = res.body
-    assert doc == json.loads(openapi.PACKAGED_COPY.read_text())
+    assert doc == json.loads(api_docs.DOCUMENT.read_text())
     assert set(doc["paths"]) == {
         f"{API_PREFIX}/run",
         f"{API_PREFIX}/status/{{execution_id}}",
@@ -92,7 +94,7 @@ def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: 
     assert "ErrorResponse" in doc["components"]["schemas"]
 
 
-def test_swagger_ui_renders_the_whole_api(api: Api, stack: Stack) -> None:
+def test_swagger_ui_renders_the_whole_api(api: Api, stack: LocalStack) -> None:
     res = api.call("GET", f"{API_PREFIX}/docs", user=None)
     assert res.status == 200
     assert "text/html" in {k.lower(): v for k, v in res.headers.items()}["content-type"]
@@ -105,7 +107,7 @@ def test_swagger_ui_renders_the_whole_api(api: Api, stack: Stack) -> None:
 def test_the_committed_openapi_documents_match_the_code() -> None:
     # The document is generated from the three API functions' resolvers and their models.
     current = openapi.render_document()
-    for committed in (openapi.ROOT_COPY, openapi.PACKAGED_COPY):
+    for committed in openapi.COPIES:
         assert committed.is_file(), f"{committed} is missing; run: {openapi.REGENERATE}"
         assert committed.read_text(encoding="utf-8") == current, (
             f"{committed} is stale: the API changed. Regenerate it with: {openapi.REGENERATE}"

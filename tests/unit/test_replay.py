@@ -16,7 +16,8 @@ from backtest_service.job_queue import encode_message
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, JobSummaryUpdate, Status, iso, utc_now
 from local.aws_resources import ResourceNames, create_resources
-from local.replay import (
+from local.embedded_aws import FAKE_CREDENTIALS, REAL_AWS_VARIABLES, fake_session
+from ops.replay import (
     MoveTaskMover,
     MoveTaskUnavailable,
     ReceiveSendDeleteMover,
@@ -36,9 +37,7 @@ JOBS_ARN = "arn:aws:sqs:us-east-1:123456789012:backtest-jobs"
 
 @pytest.fixture
 def stubbed_sqs() -> Iterator[tuple[Any, Stubber]]:
-    client = boto3.session.Session().client(
-        "sqs", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    client = fake_session(REGION).client("sqs")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
@@ -103,9 +102,7 @@ def test_a_failed_move_task_is_an_error_with_its_reason(stubbed_sqs: tuple[Any, 
 
 def test_moto_has_no_move_task_and_says_so() -> None:
     with mock_aws():
-        client = boto3.session.Session().client(
-            "sqs", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+        client = fake_session(REGION).client("sqs")
         with pytest.raises(MoveTaskUnavailable):
             MoveTaskMover(client, DLQ_ARN, JOBS_ARN).move_all()
 
@@ -185,11 +182,11 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(key, "testing")
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    for key in REAL_AWS_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
     with mock_aws():
         yield World(create_resources(REGION, prefix="replay-test"))
 

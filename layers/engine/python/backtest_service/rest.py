@@ -18,9 +18,9 @@ shape for every failure: `{"success": false, "error": {"type", "message", "field
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -38,7 +38,10 @@ from backtest_service.api_models import ErrorResponse, error_body
 from backtest_service.errors import ServiceError, invalid_from_errors
 from backtest_service.identity import Caller, caller_from_event
 from backtest_service.observability import logger
+from backtest_service.routes import OPENAPI_DOCUMENT, Route
+from backtest_service.topology import FunctionSpec
 
+F = TypeVar("F", bound=Callable[..., Any])
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", IDEMPOTENCY_HEADER], max_age=600)
 
@@ -105,9 +108,51 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> Response:
     return json_error(invalid.status, invalid.code, invalid.message, field=invalid.field)
 
 
-def create_resolver() -> APIGatewayRestResolver:
-    """A REST API (v1 proxy) resolver with request validation and the service's error answers."""
-    app = APIGatewayRestResolver(enable_validation=True, cors=CORS)
+class ServiceResolver(APIGatewayRestResolver):
+    """The resolver of one API function: it serves that function's routes of `routes.ROUTES`, taking
+    method and path from the table, so the handler names a route instead of spelling it again."""
+
+    def __init__(self, function: FunctionSpec) -> None:
+        super().__init__(enable_validation=True, cors=CORS)
+        self.function = function
+
+    def serve(self, route: Route, **docs: Any) -> Callable[[F], F]:
+        """`@app.serve(routes.X, summary=..., responses=...)`: the decorated function answers `route`.
+
+        Refuses, at cold start, a route of another function and a route with a body model the
+        function does not take (its body parameter must be annotated with that model).
+        """
+        self.claim(route)
+
+        def register(fn: F) -> F:
+            if route.body is not None and not _takes(fn, route.body):
+                raise TypeError(f"{fn.__name__} serves {route}, so it must take a {route.body.__name__} body")
+            decorate = self.route(route.resolver_rule, route.method, include_in_schema=route.documented, **docs)
+            registered: F = decorate(fn)
+            return registered
+
+        return register
+
+    def claim(self, route: Route) -> None:
+        """Refuse a route the table gives another function (also for routes powertools registers itself)."""
+        if route.function != self.function:
+            raise ValueError(f"{route} is served by {route.function.name}, not by {self.function.name}")
+
+    def registered(self) -> set[tuple[str, str]]:
+        """(method, path template) of every route this resolver answers, however it was registered."""
+        return {(route.method, route.openapi_path) for route in [*self._static_routes, *self._dynamic_routes]}
+
+
+def _takes(fn: Callable[..., Any], model: type) -> bool:
+    for hint in get_type_hints(fn, include_extras=True).values():
+        if hint is model or (get_origin(hint) is Annotated and get_args(hint)[0] is model):
+            return True
+    return False
+
+
+def create_resolver(function: FunctionSpec) -> ServiceResolver:
+    """The resolver of `function`: REST API (v1 proxy) events, request validation, the service's errors."""
+    app = ServiceResolver(function)
 
     @app.exception_handler(PtValidationError)
     def _invalid(exc: PtValidationError) -> Response:
@@ -176,7 +221,7 @@ def create_resolver() -> APIGatewayRestResolver:
     def _no_route(exc: NotFoundError) -> Response:
         event = app.current_event
         return json_error(
-            404, "RouteNotFound", f"no route {event.http_method} {event.path}; see /api/backtest/openapi.json"
+            404, "RouteNotFound", f"no route {event.http_method} {event.path}; see {OPENAPI_DOCUMENT.path}"
         )
 
     @app.exception_handler(Exception)

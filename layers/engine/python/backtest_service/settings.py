@@ -83,7 +83,7 @@ class Settings(BaseModel):
             raise SettingsError(
                 "the backtest service is misconfigured: "
                 + "; ".join(problems)
-                + " (see backtest_service.topology.Env; the CDK stack and local/aws_resources.py set them)"
+                + " (see backtest_service.topology: Env names them, function_environment gives their values)"
             ) from None
 
 

@@ -1,8 +1,10 @@
 """The service's resources, declared once.
 
-The CDK stack (infra/) builds these on AWS and the local stack (local/) builds the same ones in moto:
-both read this module, so key schemas, index names, queue redrive and timeouts cannot drift apart.
-Pure constants: no boto3, no CDK.
+The CDK stack (infra/parts/) builds these on AWS and the local stack (local/aws_resources.py) builds the
+same ones in moto: both read this module, so key schemas, indexes, TTL, billing, point-in-time recovery,
+encryption, queue redrive and timeouts, the bucket's encryption, CORS and lifecycle, and every function's
+environment cannot drift apart. tests/infra/test_local_parity.py compares what CDK synthesizes with what
+moto describes after the local stack created it. Pure constants: no boto3, no CDK.
 """
 
 from __future__ import annotations
@@ -12,78 +14,6 @@ from dataclasses import dataclass
 SERVICE_NAME = "backtest-service"
 METRICS_NAMESPACE = "BacktestService"
 API_PREFIX = "/api/backtest"
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    logical_id: str
-    partition_key: str
-    sort_key: str | None = None
-    ttl_attribute: str | None = None
-    gsi_name: str | None = None
-    gsi_partition_key: str | None = None
-    gsi_sort_key: str | None = None
-
-
-JOBS_TABLE = TableSpec(
-    logical_id="JobsTable",
-    partition_key="execution_id",
-    ttl_attribute="expires_at",
-    gsi_name="by_owner",
-    gsi_partition_key="owner",
-    gsi_sort_key="created_at",
-)
-# Powertools idempotency's default layout: partition key "id", TTL "expiration".
-IDEMPOTENCY_TABLE = TableSpec(logical_id="IdempotencyTable", partition_key="id", ttl_attribute="expiration")
-
-
-# Every function is `functions/<name>/handler.py` and Lambda calls its `lambda_handler(event, context)`.
-HANDLER_MODULE = "handler"
-HANDLER_FUNCTION = "lambda_handler"
-HANDLER = f"{HANDLER_MODULE}.{HANDLER_FUNCTION}"
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    name: str  # folder under functions/
-    memory_mb: int
-    timeout_seconds: int
-    description: str
-
-
-SUBMIT = FunctionSpec("submit", 512, 15, "Validates and compile-checks a strategy, stores the job, queues it")
-STATUS = FunctionSpec("status", 512, 10, "One job with a presigned result link, or the caller's jobs")
-SYMBOLS = FunctionSpec("symbols", 256, 5, "Symbols, timeframes, metric definitions, health")
-# Runner: 3008 MB buys about 1.7 vCPU (the strategy child process and the parent overlap).
-RUN_BACKTEST = FunctionSpec("run_backtest", 3008, 300, "Runs queued backtests in the sandbox and stores results")
-FUNCTIONS = (SUBMIT, STATUS, SYMBOLS, RUN_BACKTEST)
-
-
-@dataclass(frozen=True)
-class QueueSpec:
-    visibility_timeout_seconds: int
-    max_receive_count: int  # receives before SQS moves a message to the DLQ
-    retention_seconds: int
-    dlq_retention_seconds: int
-    batch_size: int
-    max_batching_window_seconds: int
-    max_concurrency: int  # event source mapping's maximum concurrency (≥ 2)
-
-
-JOBS_QUEUE = QueueSpec(
-    visibility_timeout_seconds=6 * RUN_BACKTEST.timeout_seconds,
-    max_receive_count=3,
-    retention_seconds=4 * 24 * 3600,
-    dlq_retention_seconds=14 * 24 * 3600,
-    batch_size=1,
-    max_batching_window_seconds=0,
-    max_concurrency=10,
-)
-
-# Job records expire (DynamoDB TTL) this long after they were created; results in S3 likewise.
-JOB_TTL_DAYS = 30
-RESULTS_PREFIX = "results/"
-RESULTS_URL_TTL_SECONDS = 900
 
 
 class Env:
@@ -102,3 +32,234 @@ class Env:
     SERVICE_VERSION = "SERVICE_VERSION"
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+    POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table. Every key is a string (ids, owners, ISO timestamps); billing is on demand and
+    encryption uses the AWS-managed key (aws/dynamodb): KMS whose use CloudTrail records, no key to run."""
+
+    logical_id: str  # the CDK construct id
+    name: str  # the local table is `<prefix>-<name>` (AWS names it after the stack)
+    partition_key: str
+    sort_key: str | None = None
+    ttl_attribute: str | None = None
+    gsi_name: str | None = None
+    gsi_partition_key: str | None = None
+    gsi_sort_key: str | None = None
+    # ALL: the list query reads a dozen job attributes (job_store.LIST_ATTRIBUTES); the items are a few KB,
+    # so INCLUDE would save little and break when the list shows a new field.
+    gsi_projection: str = "ALL"
+    point_in_time_recovery: bool = False
+    billing_mode: str = "PAY_PER_REQUEST"
+
+    @property
+    def key_attributes(self) -> tuple[str, ...]:
+        """Every attribute a key schema names (table and index), each once."""
+        keys = (self.partition_key, self.sort_key, self.gsi_partition_key, self.gsi_sort_key)
+        return tuple(dict.fromkeys(k for k in keys if k))
+
+
+JOBS_TABLE = TableSpec(
+    logical_id="JobsTable",
+    name="jobs",
+    partition_key="execution_id",
+    ttl_attribute="expires_at",
+    gsi_name="by_owner",
+    gsi_partition_key="owner",
+    gsi_sort_key="created_at",
+    point_in_time_recovery=True,
+)
+# Powertools idempotency's default layout: partition key "id", TTL "expiration". No point-in-time
+# recovery: the records live an hour and only deduplicate retried submits, nothing to restore.
+IDEMPOTENCY_TABLE = TableSpec(
+    logical_id="IdempotencyTable", name="idempotency", partition_key="id", ttl_attribute="expiration"
+)
+TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE)
+
+
+# Every function is `functions/<name>/handler.py` and Lambda calls its `lambda_handler(event, context)`.
+HANDLER_MODULE = "handler"
+HANDLER_FUNCTION = "lambda_handler"
+HANDLER = f"{HANDLER_MODULE}.{HANDLER_FUNCTION}"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # folder under functions/
+    memory_mb: int
+    timeout_seconds: int
+    description: str
+    # The optional settings (`Env` names) it is given on top of what every function gets; their values
+    # are `SETTING_VALUES`'. Settings defaults equal them, so a function without one still agrees.
+    settings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """The jobs queue and its dead-letter queue, and the event source mapping that drains it.
+
+    Both queues use SQS-managed encryption (SSE-SQS). The DLQ carries no RedriveAllowPolicy, on AWS as
+    locally: the policy would name the jobs queue's ARN while the jobs queue's RedrivePolicy names the
+    DLQ's, a reference cycle CloudFormation refuses (breaking it takes fixed queue names, which would
+    replace the deployed queues, or a custom resource); what it would add, keeping other queues of the
+    account from dead-lettering into this one, replay already tolerates (it keeps unreadable and unknown
+    messages in the DLQ and lists them).
+    """
+
+    logical_id: str
+    name: str  # the local queue is `<prefix>-<name>`, its DLQ `<prefix>-<dlq_name>`
+    dlq_logical_id: str
+    dlq_name: str
+    visibility_timeout_seconds: int
+    max_receive_count: int  # receives before SQS moves a message to the DLQ
+    retention_seconds: int
+    dlq_retention_seconds: int
+    batch_size: int
+    max_batching_window_seconds: int
+    max_concurrency: int  # event source mapping's maximum concurrency (≥ 2)
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    id: str
+    prefix: str
+    expiration_days: int
+    abort_incomplete_upload_days: int
+
+
+@dataclass(frozen=True)
+class CorsRule:
+    """The CORS rule of a bucket; its origins are the deployment's (the stage's allowedOrigins)."""
+
+    methods: tuple[str, ...]
+    headers: tuple[str, ...]
+    max_age_seconds: int
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """An S3 bucket: public access blocked, SSE-S3 (AES256) encryption, versioning off."""
+
+    logical_id: str
+    name: str  # the local bucket is `<prefix>-<name>-<region>`
+    lifecycle: tuple[LifecycleRule, ...]
+    cors: CorsRule | None = None
+    encryption: str = "AES256"
+    versioned: bool = False
+
+
+SUBMIT = FunctionSpec(
+    "submit",
+    512,
+    15,
+    "Validates and compile-checks a strategy, stores the job, queues it",
+    settings=(Env.JOB_TTL_DAYS,),
+)
+STATUS = FunctionSpec(
+    "status",
+    512,
+    10,
+    "One job with a presigned result link, or the caller's jobs",
+    settings=(Env.RESULTS_URL_TTL_SECONDS,),
+)
+SYMBOLS = FunctionSpec("symbols", 256, 5, "Symbols, timeframes, metric definitions, health")
+# Runner: 3008 MB buys about 1.7 vCPU (the strategy child process and the parent overlap).
+RUN_BACKTEST = FunctionSpec(
+    "run_backtest",
+    3008,
+    300,
+    "Runs queued backtests in the sandbox and stores results",
+    settings=(Env.JOB_TTL_DAYS, Env.MAX_RECEIVE_COUNT),
+)
+FUNCTIONS = (SUBMIT, STATUS, SYMBOLS, RUN_BACKTEST)
+
+JOBS_QUEUE = QueueSpec(
+    logical_id="JobsQueue",
+    name="jobs",
+    dlq_logical_id="DeadLetterQueue",
+    dlq_name="jobs-dlq",
+    visibility_timeout_seconds=6 * RUN_BACKTEST.timeout_seconds,
+    max_receive_count=3,
+    retention_seconds=4 * 24 * 3600,
+    dlq_retention_seconds=14 * 24 * 3600,
+    batch_size=1,
+    max_batching_window_seconds=0,
+    max_concurrency=10,
+)
+
+# Job records expire (DynamoDB TTL) this long after they were created; results in S3 likewise.
+JOB_TTL_DAYS = 30
+RESULTS_PREFIX = "results/"
+RESULTS_URL_TTL_SECONDS = 900
+
+# Versioning off: results are written once under a fresh execution id and never overwritten (the runner
+# skips terminal jobs), so versions would only keep expired objects around as noncurrent versions.
+RESULTS_BUCKET = BucketSpec(
+    logical_id="ResultsBucket",
+    name="results",
+    lifecycle=(
+        LifecycleRule(
+            id="expire-results",
+            prefix=RESULTS_PREFIX,
+            expiration_days=JOB_TTL_DAYS,
+            abort_incomplete_upload_days=1,
+        ),
+    ),
+    # The frontend fetches the full result through the presigned link the status call returns.
+    cors=CorsRule(methods=("GET", "HEAD"), headers=("*",), max_age_seconds=3600),
+)
+
+
+# The values of the optional settings a function is given (`FunctionSpec.settings`).
+SETTING_VALUES = {
+    Env.JOB_TTL_DAYS: str(JOB_TTL_DAYS),
+    Env.MAX_RECEIVE_COUNT: str(JOBS_QUEUE.max_receive_count),
+    Env.RESULTS_URL_TTL_SECONDS: str(RESULTS_URL_TTL_SECONDS),
+}
+
+
+def resource_environment(
+    *, jobs_table: str, idempotency_table: str, jobs_queue_url: str, results_bucket: str
+) -> dict[str, str]:
+    """The variables naming the resources: every function gets them (Settings requires them at cold start,
+    so a misconfigured function fails loudly); what it may DO with them is its role's business."""
+    return {
+        Env.JOBS_TABLE: jobs_table,
+        Env.IDEMPOTENCY_TABLE: idempotency_table,
+        Env.JOBS_QUEUE_URL: jobs_queue_url,
+        Env.RESULTS_BUCKET: results_bucket,
+    }
+
+
+def function_environment(function: FunctionSpec, *, log_level: str, **resources: str) -> dict[str, str]:
+    """The environment variables of `function`, as the CDK stack sets them and the local stack does.
+
+    `resources`: the keyword arguments of `resource_environment`, CDK tokens on AWS and the moto
+    resources' names locally.
+    """
+    return {
+        Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        Env.POWERTOOLS_LOG_LEVEL: log_level,
+        **resource_environment(**resources),
+        **{name: SETTING_VALUES[name] for name in function.settings},
+    }
+
+
+class Output:
+    """The CloudFormation output keys of the deployed stack: stable, ops scripts and `backtest replay` read them."""
+
+    API_URL = "ApiUrl"
+    AUTH_MODE = "AuthMode"
+    JOBS_QUEUE_URL = "JobsQueueUrl"
+    DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
+    RESULTS_BUCKET_NAME = "ResultsBucketName"
+    JOBS_TABLE_NAME = "JobsTableName"
+    IDEMPOTENCY_TABLE_NAME = "IdempotencyTableName"
+    ALARM_TOPIC_ARN = "AlarmTopicArn"
+    DASHBOARD_NAME = "DashboardName"
+    USER_POOL_ID = "UserPoolId"
+    USER_POOL_CLIENT_ID = "UserPoolClientId"
+    HOSTED_UI_URL = "HostedUiUrl"

@@ -1,4 +1,5 @@
-"""The REST API: routes to the three API functions, authorization, CORS, throttling, validation, logs.
+"""The REST API: the routes of `backtest_service.routes` to the three API functions, authorization, CORS,
+throttling, validation, logs.
 
 What is enforced where:
 - API Gateway: the caller's identity (Cognito ID token or IAM SigV4), CORS preflight against the
@@ -19,13 +20,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from backtest_service.topology import API_PREFIX
+from backtest_service.routes import ROUTES, SUBMIT_BACKTEST, Route
 from infra.config import StageConfig
-from infra.constructs.auth import Auth
-from infra.constructs.functions import Functions
 from infra.nag import acknowledge
+from infra.parts.auth import Auth
+from infra.parts.functions import Functions
 
-SUBMIT_PATH = f"{API_PREFIX}/run"
 ALLOW_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -91,7 +91,7 @@ class Api(Construct):
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(config.allowed_origins),
-                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_methods=[*sorted({route.method for route in ROUTES}), "OPTIONS"],
                 allow_headers=ALLOW_HEADERS,
             ),
             deploy_options=apigw.StageOptions(
@@ -105,7 +105,7 @@ class Api(Construct):
                 throttling_rate_limit=config.throttle_rate,
                 throttling_burst_limit=config.throttle_burst,
                 method_options={
-                    f"{SUBMIT_PATH}/POST": apigw.MethodDeploymentOptions(
+                    f"{SUBMIT_BACKTEST.path}/{SUBMIT_BACKTEST.method}": apigw.MethodDeploymentOptions(
                         throttling_rate_limit=config.submit_throttle_rate,
                         throttling_burst_limit=config.submit_throttle_burst,
                     )
@@ -136,60 +136,25 @@ class Api(Construct):
             if auth is not None
             else None
         )
-        secured = self._secured_options(authorizer)
+        self._secured = self._secured_options(authorizer)
         # One validator for both checks: a method without a model or declared parameters has nothing
         # for the other half to check.
-        validator = self.rest_api.add_request_validator(
+        self._validator = self.rest_api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
-        submit_body = self.rest_api.add_model(
-            "SubmitBody",
-            content_type="application/json",
-            model_name="SubmitBody",
-            description="A JSON object; its fields are validated by the submit function",
-            schema=apigw.JsonSchema(
-                schema=apigw.JsonSchemaVersion.DRAFT4, title="SubmitBody", type=apigw.JsonSchemaType.OBJECT
-            ),
-        )
-
-        submit = self._integration(functions.submit)
-        status = self._integration(functions.status)
-        symbols = self._integration(functions.symbols)
-
-        root = self.rest_api.root
-        prefix = root.resource_for_path(API_PREFIX)
-        prefix.add_resource("run").add_method(
-            "POST",
-            submit,
-            request_validator=validator,
-            request_models={"application/json": submit_body},
-            **secured,
-        )
-        prefix.add_resource("status").add_resource("{execution_id}").add_method(
-            "GET",
-            status,
-            request_validator=validator,
-            request_parameters={"method.request.path.execution_id": True},
-            **secured,
-        )
-        prefix.add_resource("executions").add_method("GET", status, **secured)
-        prefix.resource_for_path("market-data/symbols").add_method("GET", symbols, **secured)
-        prefix.resource_for_path("performance-metrics/definitions").add_method("GET", symbols, **secured)
-
-        # Public: liveness and the API's own documentation (nothing about any caller or job).
-        public = [
-            root.add_resource("health").add_method("GET", symbols),
-            prefix.add_resource("openapi.json").add_method("GET", symbols),
-            prefix.add_resource("docs").add_method("GET", symbols),
-        ]
-        for method in public:
-            for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
-                acknowledge(
-                    method,
-                    rule,
-                    "Deliberately public: GET /health (liveness for probes) and the OpenAPI document and "
-                    "Swagger UI, which describe the API and return nothing about callers or jobs.",
-                )
+        self._models: dict[type, apigw.Model] = {}
+        integrations = {spec: self._integration(function) for spec, function in functions.by_spec.items()}
+        for route in ROUTES:
+            method = self._method(route, integrations[route.function])
+            if route.auth == "public":
+                # Liveness and the API's own documentation: nothing about any caller or job.
+                for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+                    acknowledge(
+                        method,
+                        rule,
+                        "Deliberately public: GET /health (liveness for probes) and the OpenAPI document and "
+                        "Swagger UI, which describe the API and return nothing about callers or jobs.",
+                    )
         for method in self.rest_api.methods:
             if method.http_method == "OPTIONS":
                 # CDK adds a preflight method under every resource; browsers send it without credentials.
@@ -202,6 +167,34 @@ class Api(Construct):
                     "authMode=iam: service callers sign requests with SigV4 (AWS_IAM authorization) "
                     "instead of presenting a Cognito token.",
                 )
+
+    def _method(self, route: Route, integration: apigw.LambdaIntegration) -> apigw.Method:
+        """The route's method: its authorization, and API Gateway's checks of its body and path."""
+        options: dict[str, Any] = dict(self._secured) if route.auth == "caller" else {}
+        if route.body is not None:
+            options["request_validator"] = self._validator
+            options["request_models"] = {"application/json": self._body_model(route)}
+        if route.path_parameters:
+            options["request_validator"] = self._validator
+            options["request_parameters"] = {f"method.request.path.{name}": True for name in route.path_parameters}
+        resource = self.rest_api.root.resource_for_path(route.path)
+        return resource.add_method(route.method, integration, **options)
+
+    def _body_model(self, route: Route) -> apigw.Model:
+        """API Gateway's check of a route's body: a JSON object (its fields are the function's to validate)."""
+        assert route.body is not None
+        if route.body not in self._models:
+            name = route.body.__name__.removesuffix("Request") + "Body"  # SubmitRequest → SubmitBody
+            self._models[route.body] = self.rest_api.add_model(
+                name,
+                content_type="application/json",
+                model_name=name,
+                description=f"A JSON object; its fields are validated by the {route.function.name} function",
+                schema=apigw.JsonSchema(
+                    schema=apigw.JsonSchemaVersion.DRAFT4, title=name, type=apigw.JsonSchemaType.OBJECT
+                ),
+            )
+        return self._models[route.body]
 
     def _secured_options(self, authorizer: apigw.IAuthorizer | None) -> dict[str, Any]:
         if authorizer is None:

@@ -1,4 +1,4 @@
-"""The jobs queue and its dead-letter queue (redrive and timeouts from topology)."""
+"""The jobs queue and its dead-letter queue, built from `topology.JOBS_QUEUE` (the local stack builds the same)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from infra.nag import acknowledge
 
 class JobQueues(Construct):
     """Submit sends execution ids to `jobs`; after `max_receive_count` failed receives SQS moves a
-    message to `dead_letter`, where it waits (14 days) until ops replay it (`backtest replay`)."""
+    message to `dead_letter`, where it waits (14 days) until ops replay it (`backtest replay`). The
+    DLQ has no RedriveAllowPolicy: see `topology.QueueSpec` for why."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
         self.dead_letter = sqs.Queue(
             self,
-            "DeadLetterQueue",
+            JOBS_QUEUE.dlq_logical_id,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.seconds(JOBS_QUEUE.dlq_retention_seconds),
@@ -33,7 +34,7 @@ class JobQueues(Construct):
         )
         self.jobs = sqs.Queue(
             self,
-            "JobsQueue",
+            JOBS_QUEUE.logical_id,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(JOBS_QUEUE.visibility_timeout_seconds),

@@ -37,20 +37,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from backtest_service import topology
 from backtest_service.errors import JobNotFound, ReplayRefused
 from backtest_service.job_queue import InvalidMessage, decode_message, encode_message
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, Status
+from backtest_service.topology import Output
+from local.aws_resources import DEFAULT_PREFIX, queue_names, table_name
+from local.embedded_aws import DEFAULT_REGION, fake_session
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-# CloudFormation output keys of the deployed stack (infra/) that replay reads.
-OUTPUT_JOBS_QUEUE_URL = "JobsQueueUrl"
-OUTPUT_DLQ_URL = "DeadLetterQueueUrl"
-OUTPUT_JOBS_TABLE = "JobsTableName"
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# The deployed stack's outputs replay reads (infra/stack.py publishes them under these keys).
+OUTPUTS = (Output.JOBS_QUEUE_URL, Output.DEAD_LETTER_QUEUE_URL, Output.JOBS_TABLE_NAME)
 # Error codes meaning "this SQS does not offer message move tasks here".
 _MOVE_TASK_UNSUPPORTED = {
     "UnsupportedOperation",
@@ -99,8 +100,7 @@ def target_from_stack(stack_name: str, *, region: str | None = None, profile: st
     except (ClientError, BotoCoreError) as exc:
         raise ReplayError(f"cannot read stack {stack_name!r}: {exc}") from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputValue" in o}
-    wanted = (OUTPUT_JOBS_QUEUE_URL, OUTPUT_DLQ_URL, OUTPUT_JOBS_TABLE)
-    missing = [key for key in wanted if key not in outputs]
+    missing = [key for key in OUTPUTS if key not in outputs]
     if missing:
         raise ReplayError(
             f"stack {stack_name} has no output {', '.join(missing)} "
@@ -108,35 +108,30 @@ def target_from_stack(stack_name: str, *, region: str | None = None, profile: st
         )
     return ReplayTarget(
         sqs=session.client("sqs"),
-        jobs=JobStore(outputs[OUTPUT_JOBS_TABLE], session.client("dynamodb")),
-        jobs_queue_url=outputs[OUTPUT_JOBS_QUEUE_URL],
-        dlq_url=outputs[OUTPUT_DLQ_URL],
+        jobs=JobStore(outputs[Output.JOBS_TABLE_NAME], session.client("dynamodb")),
+        jobs_queue_url=outputs[Output.JOBS_QUEUE_URL],
+        dlq_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
         description=f"stack {stack_name} ({session.region_name})",
     )
 
 
-def target_from_local(endpoint_url: str, *, region: str = "us-east-1", prefix: str = "backtest") -> ReplayTarget:
+def target_from_local(endpoint_url: str, *, region: str = DEFAULT_REGION, prefix: str = DEFAULT_PREFIX) -> ReplayTarget:
     """The resources `backtest local` created (local/aws_resources.py names them after `prefix`)."""
-    import boto3
-
-    session = boto3.session.Session(
-        region_name=region,
-        aws_access_key_id=LOCAL_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["aws_secret_access_key"],
-    )
+    session = fake_session(region)
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+    jobs_queue, dlq = queue_names(topology.JOBS_QUEUE, prefix)
     try:
-        jobs_url = sqs.get_queue_url(QueueName=f"{prefix}-jobs")["QueueUrl"]
-        dlq_url = sqs.get_queue_url(QueueName=f"{prefix}-jobs-dlq")["QueueUrl"]
+        jobs_url = sqs.get_queue_url(QueueName=jobs_queue)["QueueUrl"]
+        dlq_url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
     except (ClientError, BotoCoreError) as exc:
         raise ReplayError(
-            f"no queues {prefix}-jobs / {prefix}-jobs-dlq at {endpoint_url} ({exc}); "
+            f"no queues {jobs_queue} / {dlq} at {endpoint_url} ({exc}); "
             "pass the AWS endpoint `backtest local` printed when it started"
         ) from None
     return ReplayTarget(
         sqs=sqs,
-        jobs=JobStore(f"{prefix}-jobs", dynamodb),
+        jobs=JobStore(table_name(topology.JOBS_TABLE, prefix), dynamodb),
         jobs_queue_url=jobs_url,
         dlq_url=dlq_url,
         move_task_supported=False,  # moto implements no message move task
@@ -554,7 +549,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     deployed.add_argument("--profile", help="AWS profile to use")
     local = p.add_argument_group("local stack")
     local.add_argument("--local-endpoint", metavar="URL", help="the moto endpoint `backtest local` printed")
-    local.add_argument("--prefix", default="backtest", help="resource name prefix of the local stack")
+    local.add_argument("--prefix", default=DEFAULT_PREFIX, help="resource name prefix of the local stack")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -566,7 +561,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.local_endpoint:
-            target = target_from_local(args.local_endpoint, region=args.region or "us-east-1", prefix=args.prefix)
+            target = target_from_local(args.local_endpoint, region=args.region or DEFAULT_REGION, prefix=args.prefix)
         else:
             target = target_from_stack(args.stack_name, region=args.region, profile=args.profile)
         print(f"Replaying the dead-letter queue of {target.description}" + (" (dry run)" if args.dry_run else ""))

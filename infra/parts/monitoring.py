@@ -11,10 +11,10 @@ from constructs import Construct
 
 from backtest_service.topology import METRICS_NAMESPACE, RUN_BACKTEST
 from infra.config import StageConfig
-from infra.constructs.api import Api
-from infra.constructs.functions import Functions
-from infra.constructs.queues import JobQueues
 from infra.nag import acknowledge
+from infra.parts.api import Api
+from infra.parts.functions import Functions
+from infra.parts.queues import JobQueues
 
 FIVE_MINUTES = Duration.minutes(5)
 # A job older than this in the queue means the runner is not keeping up (or not running at all).

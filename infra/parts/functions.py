@@ -17,24 +17,21 @@ from backtest_service.topology import (
     HANDLER,
     HANDLER_FUNCTION,
     HANDLER_MODULE,
-    JOB_TTL_DAYS,
     JOBS_QUEUE,
     JOBS_TABLE,
-    METRICS_NAMESPACE,
     RESULTS_PREFIX,
-    RESULTS_URL_TTL_SECONDS,
     RUN_BACKTEST,
     SERVICE_NAME,
     STATUS,
     SUBMIT,
     SYMBOLS,
-    Env,
     FunctionSpec,
+    function_environment,
 )
 from infra.config import FUNCTIONS_DIR, ConfigError, StageConfig
-from infra.constructs.queues import JobQueues
-from infra.constructs.storage import Storage
 from infra.nag import acknowledge, wildcard_resource
+from infra.parts.queues import JobQueues
+from infra.parts.storage import Storage
 from infra.runtime import ARCHITECTURE, PYTHON_VERSION
 
 RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
@@ -72,21 +69,16 @@ class Functions(Construct):
         self._config = config
         self.layer = self._layer()
 
-        # Every function reads the resource names (Settings requires them at cold start, so a
-        # misconfigured function fails loudly); what it may DO with them is its role's business.
-        self._common_env = {
-            Env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-            Env.POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": config.log_level,
-            Env.JOBS_TABLE: storage.jobs_table.table_name,
-            Env.IDEMPOTENCY_TABLE: storage.idempotency_table.table_name,
-            Env.JOBS_QUEUE_URL: queues.jobs.queue_url,
-            Env.RESULTS_BUCKET: storage.results_bucket.bucket_name,
+        self._resource_names = {
+            "jobs_table": storage.jobs_table.table_name,
+            "idempotency_table": storage.idempotency_table.table_name,
+            "jobs_queue_url": queues.jobs.queue_url,
+            "results_bucket": storage.results_bucket.bucket_name,
         }
         jobs_arn = storage.jobs_table.table_arn
         results_objects = Storage.results_objects_arn(storage.results_bucket)
 
-        self.submit = self._function(SUBMIT, {Env.JOB_TTL_DAYS: str(JOB_TTL_DAYS)})
+        self.submit = self._function(SUBMIT)
         self._allow(self.submit, ["dynamodb:PutItem", "dynamodb:UpdateItem"], [jobs_arn])
         # Powertools idempotency: read, claim, complete and (on failure) release a record.
         self._allow(
@@ -96,20 +88,16 @@ class Functions(Construct):
         )
         self._allow(self.submit, ["sqs:SendMessage"], [queues.jobs.queue_arn])
 
-        self.status = self._function(STATUS, {Env.RESULTS_URL_TTL_SECONDS: str(RESULTS_URL_TTL_SECONDS)})
+        self.status = self._function(STATUS)
         self._allow(self.status, ["dynamodb:GetItem"], [jobs_arn])
         self._allow(self.status, ["dynamodb:Query"], [f"{jobs_arn}/index/{JOBS_TABLE.gsi_name}"])
         # Presigned result links are signed with this role: it must be able to read what it links to.
         self._allow(self.status, ["s3:GetObject"], [results_objects])
         self._acknowledge_results_prefix(self.status, storage.results_bucket, "reads")
 
-        self.symbols = self._function(SYMBOLS, {})  # reference data from the engine catalog: no AWS calls
+        self.symbols = self._function(SYMBOLS)  # reference data from the engine catalog: no AWS calls
 
-        self.runner = self._function(
-            RUN_BACKTEST,
-            {Env.JOB_TTL_DAYS: str(JOB_TTL_DAYS), Env.MAX_RECEIVE_COUNT: str(JOBS_QUEUE.max_receive_count)},
-            reserved_concurrency=config.runner_reserved_concurrency,
-        )
+        self.runner = self._function(RUN_BACKTEST, reserved_concurrency=config.runner_reserved_concurrency)
         self._allow(self.runner, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], [jobs_arn])
         self._allow(self.runner, ["s3:PutObject"], [results_objects])
         self._acknowledge_results_prefix(self.runner, storage.results_bucket, "writes")
@@ -132,6 +120,10 @@ class Functions(Construct):
     def all(self) -> tuple[lambda_.Function, ...]:
         return (self.submit, self.status, self.symbols, self.runner)
 
+    @property
+    def by_spec(self) -> dict[FunctionSpec, lambda_.Function]:
+        return {SUBMIT: self.submit, STATUS: self.status, SYMBOLS: self.symbols, RUN_BACKTEST: self.runner}
+
     def _layer(self) -> lambda_.LayerVersion:
         source = self._config.layer
         layer = lambda_.LayerVersion(
@@ -153,9 +145,7 @@ class Functions(Construct):
             )
         return layer
 
-    def _function(
-        self, spec: FunctionSpec, env: dict[str, str], *, reserved_concurrency: int | None = None
-    ) -> lambda_.Function:
+    def _function(self, spec: FunctionSpec, *, reserved_concurrency: int | None = None) -> lambda_.Function:
         config = self._config
         name = "".join(part.title() for part in spec.name.split("_"))
         log_group = logs.LogGroup(
@@ -185,7 +175,7 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
             role=role,
-            environment={**self._common_env, **env},
+            environment=function_environment(spec, **self._resource_names, log_level=config.log_level),
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel(config.log_level),

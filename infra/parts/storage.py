@@ -1,0 +1,131 @@
+"""DynamoDB tables (jobs, idempotency) and the S3 results bucket with its access-log bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from backtest_service.topology import (
+    IDEMPOTENCY_TABLE,
+    JOBS_TABLE,
+    RESULTS_BUCKET,
+    RESULTS_PREFIX,
+    BucketSpec,
+    TableSpec,
+)
+from infra.config import StageConfig
+from infra.nag import acknowledge
+
+_BUCKET_ENCRYPTION = {"AES256": s3.BucketEncryption.S3_MANAGED}
+
+
+def _attribute(name: str) -> dynamodb.Attribute:
+    # Every key of the service is a string (ids, owners, ISO timestamps).
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+class Storage(Construct):
+    """Where jobs and results live, built from topology's specs (the local stack builds the same)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.jobs_table = self._table(JOBS_TABLE, config)
+        self.idempotency_table = self._table(IDEMPOTENCY_TABLE, config)
+        acknowledge(
+            self.idempotency_table,
+            "AwsSolutions-DDB3",
+            "Idempotency records expire by TTL within hours and only deduplicate retried "
+            "submits; a point-in-time restore of them has no use, the jobs table has PITR.",
+        )
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            # Server access log delivery supports SSE-S3 only.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(config.access_log_expiry_days))
+            ],
+            removal_policy=config.removal_policy,
+            auto_delete_objects=config.auto_delete_objects,
+        )
+        acknowledge(
+            self.access_logs_bucket,
+            "AwsSolutions-S1",
+            "This bucket is the server access log target of the results bucket; logging "
+            "it would need yet another bucket (or log into itself, which loops).",
+        )
+
+        self.results_bucket = self._bucket(RESULTS_BUCKET, config)
+
+    @staticmethod
+    def results_objects_arn(bucket: s3.IBucket) -> str:
+        """ARN of every object under the results prefix (what the runner writes and status presigns)."""
+        return bucket.arn_for_objects(f"{RESULTS_PREFIX}*")
+
+    def _table(self, spec: TableSpec, config: StageConfig) -> dynamodb.Table:
+        table = dynamodb.Table(
+            self,
+            spec.logical_id,
+            partition_key=_attribute(spec.partition_key),
+            sort_key=_attribute(spec.sort_key) if spec.sort_key else None,
+            billing_mode=dynamodb.BillingMode(spec.billing_mode),
+            time_to_live_attribute=spec.ttl_attribute,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=spec.point_in_time_recovery
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,  # the aws/dynamodb key (see TableSpec)
+            deletion_protection=config.deletion_protection,
+            removal_policy=config.removal_policy,
+        )
+        if spec.gsi_name and spec.gsi_partition_key:
+            table.add_global_secondary_index(
+                index_name=spec.gsi_name,
+                partition_key=_attribute(spec.gsi_partition_key),
+                sort_key=_attribute(spec.gsi_sort_key) if spec.gsi_sort_key else None,
+                projection_type=dynamodb.ProjectionType(spec.gsi_projection),
+            )
+        return table
+
+    def _bucket(self, spec: BucketSpec, config: StageConfig) -> s3.Bucket:
+        """A bucket of topology (encryption, CORS, lifecycle), access-logged to `access_logs_bucket`."""
+        cors = spec.cors
+        return s3.Bucket(
+            self,
+            spec.logical_id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=_BUCKET_ENCRYPTION[spec.encryption],
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=spec.versioned,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=f"{spec.name}-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id=rule.id,
+                    prefix=rule.prefix,
+                    expiration=Duration.days(rule.expiration_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(rule.abort_incomplete_upload_days),
+                )
+                for rule in spec.lifecycle
+            ],
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods(method) for method in cors.methods],
+                    allowed_origins=list(config.allowed_origins),
+                    allowed_headers=list(cors.headers),
+                    max_age=cors.max_age_seconds,
+                )
+            ]
+            if cors
+            else None,
+            removal_policy=config.removal_policy,
+            auto_delete_objects=config.auto_delete_objects,
+        )

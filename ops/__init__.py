@@ -1,0 +1,1 @@
+"""Operations tools for a deployed stack (and the local one): `backtest replay`."""
