@@ -14,6 +14,7 @@ left on the jobs queue or the DLQ.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -192,7 +193,8 @@ class Scenario:
             assert len(versions) == 1, versions
             assert job.result_key == keys[0] and job.error is None and not job.dead_lettered
             stored = self.stack.client("s3").get_object(Bucket=self.stack.resources.results_bucket, Key=keys[0])
-            assert b'"performance_metrics"' in stored["Body"].read()
+            assert stored["ContentEncoding"] == "gzip"
+            assert b'"performance_metrics"' in gzip.decompress(stored["Body"].read())
         else:
             assert keys == [] and versions == []
         # A terminal job stays terminal: one more delivery of its message changes nothing

@@ -322,7 +322,7 @@ def test_a_message_for_a_job_that_no_longer_exists_is_dropped(stack: LocalStack,
 
 
 def test_the_first_job_of_a_container_reports_which_sandbox_layers_hold(
-    api: Api, stack: Stack, worker: Worker, capsys: pytest.CaptureFixture[str]
+    api: Api, stack: LocalStack, worker: EventSourceMapping, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a fresh container (the layer check runs once per container, on its first job)
     runner.check_sandbox.cache_clear()
