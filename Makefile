@@ -86,9 +86,10 @@ FUZZ_EXAMPLES ?= 500
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider -s tests/hardening/test_api_fuzz.py
 
-# The Lambda layer for the runtime (manylinux wheels + byte-code): build/layer/python. See docs/DEPLOY.md.
-layer: install
-	$(PY) -m infra.build_layer
+# The Lambda layer for the runtime (uv.lock's versions as manylinux wheels + byte-code): build/layer/python.
+# Needs only python3 and uv, not the venv; see docs/DEPLOY.md.
+layer: | $(UV_STAMP)
+	$(PYTHON) -m infra.build_layer --uv $(UV)
 
 # Synthesize without the Node CLI: `make synth CDK_CONTEXT="-c stage=prod -c allowedOrigins=https://app.example.com"`.
 CDK_CONTEXT ?=
