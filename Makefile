@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install install-local lock lock-check demo test lint unit integration infra e2e bench fuzz layer synth \
-	cdk-lint clean
+	cdk-lint deploy-check deploy clean
 
 help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
@@ -26,6 +26,9 @@ help:
 	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
 	@echo "make layer   - build the Lambda layer for the runtime into build/layer"
 	@echo "make synth   - synthesize the CDK stack into cdk.out"
+	@echo "make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=ops@example.com]"
+	@echo "             - layer, synth (cdk-nag), cfn-lint, then cdk deploy with the pinned CDK CLI"
+	@echo "             (make deploy-check ...: all of it but the deploy, offline)"
 	@echo "make lock    - re-resolve uv.lock after editing the dependencies in pyproject.toml"
 
 # uv itself, pinned, in its own venv (python3 -m venv + pip is all a fresh machine needs). The stamp names
@@ -98,6 +101,32 @@ synth: install
 
 cdk-lint: synth
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+
+# The pinned CDK CLI (package-lock.json).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# One deploy: `make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=…] [AUTH_MODE=iam]`.
+# deploy-check does everything but the deploy, offline: the locked venv and CDK CLI, the layer, the CDK
+# CLI's synth of cdk.json's app (.venv/bin/python infra/app.py, whatever shell or venv is active; cdk-nag
+# fails it on an unacknowledged finding), cfn-lint over that template, and the stack it will deploy.
+# deploy then deploys exactly that cloud assembly. DEPLOY_ARGS go to `cdk deploy` (e.g. --require-approval never).
+STAGE ?= dev
+ALLOWED_ORIGINS ?=
+ALARM_EMAIL ?=
+AUTH_MODE ?=
+DEPLOY_ARGS ?=
+DEPLOY_CONTEXT = -c stage=$(STAGE) $(if $(ALLOWED_ORIGINS),-c allowedOrigins=$(ALLOWED_ORIGINS)) \
+	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(AUTH_MODE),-c authMode=$(AUTH_MODE))
+deploy-check: install layer node_modules/.package-lock.json
+	rm -rf cdk.out
+	npx cdk synth --quiet $(DEPLOY_CONTEXT)
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+	@echo "==> checked; the stack to deploy:"
+	npx cdk list --app cdk.out
+
+deploy: deploy-check
+	npx cdk deploy --app cdk.out --all $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .venv-bench build cdk.out .pytest_cache .mypy_cache .ruff_cache
