@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from backtest_service.topology import HANDLER_MODULE, Env
 from local.stack import FUNCTIONS_DIR
 
-# Run with `python -c PROBE path/to/handler.py`; prints {"ms", "numpy", "pandas", "aws_xray_sdk"} (the last
-# three: whether the import loaded that package) as its last line.
+# Run with `python -c PROBE path/to/handler.py`; prints {"ms", "numpy", "pandas", "aws_xray_sdk", "boto3"}
+# (all but "ms": whether the import loaded that package) as its last line.
 PROBE = """
 import importlib.util, json, sys, time
 t0 = time.perf_counter()
@@ -20,7 +20,7 @@ spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 elapsed = time.perf_counter() - t0
-loaded = {name: name in sys.modules for name in ("numpy", "pandas", "aws_xray_sdk")}
+loaded = {name: name in sys.modules for name in ("numpy", "pandas", "aws_xray_sdk", "boto3")}
 print(json.dumps({"ms": elapsed * 1000, **loaded}))
 """
 

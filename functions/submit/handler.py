@@ -14,7 +14,7 @@ from backtest_service.settings import get_settings
 from backtest_service.topology import API_PREFIX
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
-app = create_resolver()
+app = create_resolver(idempotency=True)
 
 
 @app.post(

@@ -23,6 +23,8 @@ def test_api_functions_import_neither_numpy_nor_pandas(function: str) -> None:
     assert result["pandas"] is False, f"{function} imports pandas at cold start"
     # Tracing is on in this environment, but the tracer is created by the first traced call.
     assert result["aws_xray_sdk"] is False, f"{function} imports the X-Ray SDK at cold start"
+    if function == "symbols":  # reference data only: it never calls AWS
+        assert result["boto3"] is False, "symbols imports boto3 at cold start"
 
 
 def test_run_backtest_imports_the_engine_at_cold_start() -> None:

@@ -14,6 +14,8 @@ shape for every failure: `{"success": false, "error": {"type", "message", "field
 | AWS throttled or unavailable             | 503    | ServiceUnavailable              |
 | unknown route                            | 404    | RouteNotFound                   |
 | anything else (a bug)                    | 500    | InternalError (with request id) |
+
+The two idempotency answers are registered by `create_resolver(idempotency=True)` (the submit function).
 """
 
 from __future__ import annotations
@@ -27,10 +29,6 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError as PtValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backtest_engine.errors import EngineError
@@ -105,8 +103,9 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> Response:
     return json_error(invalid.status, invalid.code, invalid.message, field=invalid.field)
 
 
-def create_resolver() -> APIGatewayRestResolver:
-    """A REST API (v1 proxy) resolver with request validation and the service's error answers."""
+def create_resolver(*, idempotency: bool = False) -> APIGatewayRestResolver:
+    """A REST API (v1 proxy) resolver with request validation and the service's error answers;
+    `idempotency`: also the answers to powertools idempotency's errors (the submit function)."""
     app = APIGatewayRestResolver(enable_validation=True, cors=CORS)
 
     @app.exception_handler(PtValidationError)
@@ -143,25 +142,6 @@ def create_resolver() -> APIGatewayRestResolver:
     def _engine_error(exc: EngineError) -> Response:
         return json_error(400, exc.code, exc.message, line=exc.line)
 
-    @app.exception_handler(IdempotencyValidationError)
-    def _idempotency_reused(exc: IdempotencyValidationError) -> Response:
-        return json_error(
-            422,
-            "IdempotencyKeyReused",
-            f"this {IDEMPOTENCY_HEADER} was already used with a different request body; "
-            "use a new key for a different backtest",
-            field=IDEMPOTENCY_HEADER,
-        )
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idempotency_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
-        return json_error(
-            409,
-            "IdempotencyKeyInProgress",
-            f"a request with this {IDEMPOTENCY_HEADER} is still being processed; retry in a few seconds",
-            headers={"Retry-After": "2"},
-        )
-
     @app.exception_handler([ClientError, BotoCoreError])
     def _aws_unavailable(exc: Exception) -> Response:
         logger.exception("AWS call failed")
@@ -189,7 +169,37 @@ def create_resolver() -> APIGatewayRestResolver:
             f"the service failed unexpectedly; report request id {request_id} if it persists",
         )
 
+    if idempotency:
+        _answer_idempotency_errors(app)
     return app
+
+
+def _answer_idempotency_errors(app: APIGatewayRestResolver) -> None:
+    # Imported here: `aws_lambda_powertools.utilities.idempotency` loads its DynamoDB layer and with it
+    # boto3 (about 0.1 s of cold start), which only the submit function needs.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idempotency_reused(exc: IdempotencyValidationError) -> Response:
+        return json_error(
+            422,
+            "IdempotencyKeyReused",
+            f"this {IDEMPOTENCY_HEADER} was already used with a different request body; "
+            "use a new key for a different backtest",
+            field=IDEMPOTENCY_HEADER,
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idempotency_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
+        return json_error(
+            409,
+            "IdempotencyKeyInProgress",
+            f"a request with this {IDEMPOTENCY_HEADER} is still being processed; retry in a few seconds",
+            headers={"Retry-After": "2"},
+        )
 
 
 def current_caller(app: APIGatewayRestResolver) -> Caller:
