@@ -24,10 +24,19 @@ TRACE_PARENT = "53995c3f42cd8ad8"
 TRACE_HEADER = f"Root={TRACE_ROOT};Parent={TRACE_PARENT};Sampled=1"
 
 # In a fresh interpreter (the X-Ray SDK patches botocore process-wide): import the symbols function, call
-# GET /health through its lambda_handler, then one more traced function; report what was loaded when.
+# GET /health through its lambda_handler, then one more traced function, then make one AWS call (to a
+# closed local port: it fails, and its subsegment records that); report what was loaded and patched when.
 SCRIPT = r"""
 import importlib.util, json, sys
 from local.events import LambdaContext, api_event
+
+
+def patched_modules():
+    if "aws_xray_sdk" not in sys.modules:
+        return []
+    from aws_xray_sdk.core import patcher
+    return sorted(patcher._PATCHED_MODULES)
+
 
 spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 handler = importlib.util.module_from_spec(spec)
@@ -43,10 +52,17 @@ def traced_step(x):
 context = LambdaContext(function_name="symbols", memory_limit_in_mb=512, timeout_seconds=10)
 response = handler.lambda_handler(api_event("GET", "/health", user=None), context)
 step = traced_step(41)
-patched = []
-if "aws_xray_sdk" in sys.modules:
-    from aws_xray_sdk.core import patcher
-    patched = sorted(patcher._PATCHED_MODULES)
+patched = patched_modules()
+botocore_loaded = "botocore.client" in sys.modules
+
+import boto3
+from botocore.config import Config
+
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9", config=Config(retries={"max_attempts": 1}))
+try:
+    s3.list_buckets()
+except Exception as exc:
+    aws_error = type(exc).__name__
 print(json.dumps({
     "loaded_at_import": loaded_at_import,
     "loaded": "aws_xray_sdk" in sys.modules,
@@ -54,6 +70,9 @@ print(json.dumps({
     "status": response["statusCode"],
     "step": step,
     "patched": patched,
+    "botocore_loaded": botocore_loaded,
+    "patched_after_boto3": patched_modules(),
+    "aws_error": aws_error,
 }))
 """
 
@@ -103,7 +122,11 @@ def test_in_lambda_the_first_traced_call_creates_the_tracer_and_segments_reach_t
     result = run_symbols(_X_AMZN_TRACE_ID=TRACE_HEADER, AWS_XRAY_DAEMON_ADDRESS=f"{host}:{port}")
     assert result["loaded_at_import"] is False  # the cold start does not pay for X-Ray
     assert result["loaded"] is True and result["created"] is True
-    assert result["patched"] == ["botocore"]  # every AWS call; nothing the functions never use
+    # symbols never calls AWS: botocore is neither imported nor patched for it ...
+    assert result["botocore_loaded"] is False and result["patched"] == []
+    # ... until a client is created; then botocore, and nothing else, is patched.
+    assert result["patched_after_boto3"] == ["botocore"]
+    assert result["aws_error"] == "EndpointConnectionError"
 
     by_name = {doc["name"]: doc for doc in received(xray_daemon)}
     handler = by_name["## lambda_handler"]
@@ -113,6 +136,9 @@ def test_in_lambda_the_first_traced_call_creates_the_tracer_and_segments_reach_t
     step = by_name["## __main__.traced_step"]
     assert step["trace_id"] == TRACE_ROOT
     assert step["metadata"][SERVICE_NAME]["__main__.traced_step response"] == 42
+    s3 = by_name["s3"]  # the AWS call, traced by the botocore patch
+    assert s3["namespace"] == "aws" and s3["aws"]["operation"] == "ListBuckets"
+    assert s3["trace_id"] == TRACE_ROOT and s3["parent_id"] == TRACE_PARENT
 
 
 def test_with_tracing_disabled_x_ray_is_never_loaded(xray_daemon: socket.socket) -> None:
@@ -120,7 +146,14 @@ def test_with_tracing_disabled_x_ray_is_never_loaded(xray_daemon: socket.socket)
     result = run_symbols(
         POWERTOOLS_TRACE_DISABLED="true", _X_AMZN_TRACE_ID=TRACE_HEADER, AWS_XRAY_DAEMON_ADDRESS=f"{host}:{port}"
     )
-    assert result == {**result, "loaded_at_import": False, "loaded": False, "created": False, "patched": []}
+    assert result == {
+        **result,
+        "loaded_at_import": False,
+        "loaded": False,
+        "created": False,
+        "patched": [],
+        "patched_after_boto3": [],
+    }
     assert received(xray_daemon) == []
 
 

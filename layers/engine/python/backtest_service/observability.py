@@ -9,8 +9,10 @@ sampler with two botocore clients, only for powertools to disable tracing there)
 are applied at import without creating it; the first traced call creates the real `Tracer` when tracing is
 on, i.e. in Lambda (`LAMBDA_TASK_ROOT` set, not SAM local or Chalice) unless `POWERTOOLS_TRACE_DISABLED` is
 truthy: powertools' own rule. Otherwise the decorated functions run as they are and X-Ray is never
-imported (the local stack, the tests). The real tracer patches only botocore: every AWS call the functions
-make goes through it, and the other patches (`http.client`, `sqlite3`, ...) only cost import time.
+imported (the local stack, the tests). The real tracer patches only botocore, and only once
+`botocore.client` is imported (at once when it already is): every AWS call the functions make goes through
+it; the other patches (`http.client`, `sqlite3`, ...) only cost import time, and patching botocore would
+import it (about 0.1 s) into the symbols function, which never calls AWS.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any, TypeVar, overload
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -37,8 +41,9 @@ _NAMESPACE = os.environ.get(topology.Env.POWERTOOLS_METRICS_NAMESPACE) or topolo
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 F = TypeVar("F", bound=Callable[..., Any])
-# What the real tracer instruments: boto3 clients (DynamoDB, SQS, S3) are botocore underneath.
-TRACED_MODULES = ("botocore",)
+# What the real tracer instruments, each once the module named here is imported: boto3 clients
+# (DynamoDB, SQS, S3) are botocore's, and X-Ray's botocore patch wraps botocore.client.
+TRACED_MODULES = {"botocore": "botocore.client"}
 _FALSE = frozenset({"0", "n", "no", "f", "false", "off", ""})
 
 
@@ -51,6 +56,15 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("LAMBDA_TASK_ROOT")) and not env.get("AWS_SAM_LOCAL") and not env.get("AWS_CHALICE_CLI_MODE")
 
 
+def _patch(tracer: Tracer, module: str, imported: ModuleType) -> None:
+    # A post-import hook runs once `imported` has executed but before the import system binds it to its
+    # package; X-Ray's botocore patch reads `botocore.client`, so bind it first (to the same module).
+    package, _, name = imported.__name__.rpartition(".")
+    if package in sys.modules:
+        setattr(sys.modules[package], name, imported)
+    tracer.patch([module])
+
+
 class LazyTracer:
     """powertools' `Tracer`, created on the first traced call, and only when `tracing_enabled()`.
 
@@ -58,9 +72,9 @@ class LazyTracer:
     attribute (`put_annotation`, `provider`, ...) is the real Tracer's and creates it.
     """
 
-    def __init__(self, service: str, patch_modules: tuple[str, ...] = TRACED_MODULES) -> None:
+    def __init__(self, service: str, patch_modules: Mapping[str, str] = TRACED_MODULES) -> None:
         self._service = service
-        self._patch_modules = patch_modules
+        self._patch_modules = dict(patch_modules)
         self._tracer: Tracer | None = None
         self._lock = threading.Lock()
 
@@ -74,8 +88,18 @@ class LazyTracer:
         if self._tracer is None:
             with self._lock:
                 if self._tracer is None:
-                    self._tracer = Tracer(service=self._service, patch_modules=self._patch_modules)
+                    self._tracer = self._create()
         return self._tracer
+
+    def _create(self) -> Tracer:
+        import wrapt  # the X-Ray SDK's own dependency
+
+        tracer = Tracer(service=self._service, auto_patch=False)
+        if not tracer.disabled:
+            for module, trigger in self._patch_modules.items():
+                # Called at once when `trigger` is already imported, else when it is.
+                wrapt.register_post_import_hook(functools.partial(_patch, tracer, module), trigger)
+        return tracer
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
