@@ -1,41 +1,75 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both create .venv when it is missing.
+# Installs come from uv.lock (exact versions and hashes for every platform) through uv, which the first
+# run bootstraps into .venv-tools with nothing but python3: `make lock` after editing pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.9
+TOOLS := .venv-tools
+UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
+# What every sync shares: the lock as committed (never re-resolved), this Python, the service extra
+# (powertools, boto3), byte-code compiled at install (PYTHONDONTWRITEBYTECODE below keeps the tree clean,
+# so without it every run and every fresh interpreter would compile pandas in memory again).
+SYNC := $(UV) sync --frozen --python $(PYTHON) --extra service --compile-bytecode
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install demo test lint unit integration infra e2e bench fuzz layer synth clean
+.PHONY: help install install-local lock lock-check demo test lint unit integration infra e2e bench fuzz layer synth \
+	cdk-lint deploy-check deploy clean
 
 help:
-	@echo "make demo   - install, then run one backtest end to end on the embedded local stack"
-	@echo "make test   - install, then lint, type-check and run every test"
-	@echo "make bench  - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
-	@echo "make layer  - build the Lambda layer for the runtime into build/layer"
-	@echo "make synth  - synthesize the CDK stack into cdk.out"
+	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
+	@echo "make test    - install everything, then lint, type-check and run every test"
+	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
+	@echo "make layer   - build the Lambda layer for the runtime into build/layer"
+	@echo "make synth   - synthesize the CDK stack into cdk.out"
+	@echo "make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=ops@example.com]"
+	@echo "             - layer, synth (cdk-nag), cfn-lint, then cdk deploy with the pinned CDK CLI"
+	@echo "             (make deploy-check ...: all of it but the deploy, offline)"
+	@echo "make lock    - re-resolve uv.lock after editing the dependencies in pyproject.toml"
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+# uv itself, pinned, in its own venv (python3 -m venv + pip is all a fresh machine needs). The stamp names
+# the version, so a bump of UV_VERSION reinstalls it.
+$(UV_STAMP):
+	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/ (once)"
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) --version
+	rm -f $(TOOLS)/.uv-* && touch $@
 
-install: $(STAMP)
+# Everything (the dev group: tests, lint, types, the CDK app). Exact: removes what the lock no longer has.
+install: | $(UV_STAMP)
+	@echo "==> installing the locked dev environment into $(VENV)/"
+	$(SYNC)
 
-demo: $(STAMP)
+# Only what `backtest demo` and `backtest local` need: the engine, the service extra and the embedded AWS
+# (the local group). Inexact: a venv that already has the dev tools keeps them.
+install-local: | $(UV_STAMP)
+	@echo "==> installing the locked demo environment into $(VENV)/ (engine, powertools, boto3, moto)"
+	$(SYNC) --no-dev --group local --inexact
+
+lock: | $(UV_STAMP)
+	$(UV) lock --python $(PYTHON)
+
+# Fails when pyproject.toml changed without `make lock` (part of lint, so of make test and CI).
+lock-check: | $(UV_STAMP)
+	$(UV) lock --check --offline --python $(PYTHON)
+
+demo: install-local
 	$(VENV)/bin/backtest demo
 
-lint: $(STAMP)
+lint: install lock-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/engine/python functions local infra
+	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
-unit: $(STAMP)
+unit: install
 	$(PY) -m pytest tests/unit
 
 # The benchmarks run in their own venv: vectorbt's numba may need another numpy than the main venv's.
@@ -52,21 +86,47 @@ bench: $(BENCH_STAMP)
 
 # A longer fuzzing run of the HTTP API (make test runs 30 examples per operation).
 FUZZ_EXAMPLES ?= 500
-fuzz: $(STAMP)
+fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -p no:cacheprovider -s tests/hardening/test_api_fuzz.py
 
-# The Lambda layer for the runtime (manylinux wheels + byte-code): build/layer/python. See docs/DEPLOY.md.
-layer: $(STAMP)
-	$(PY) -m infra.build_layer
+# The Lambda layer for the runtime (uv.lock's versions as manylinux wheels + byte-code): build/layer/python.
+# Needs only python3 and uv, not the venv; see docs/DEPLOY.md.
+layer: | $(UV_STAMP)
+	$(PYTHON) -m infra.build_layer --uv $(UV)
 
 # Synthesize without the Node CLI: `make synth CDK_CONTEXT="-c stage=prod -c allowedOrigins=https://app.example.com"`.
 CDK_CONTEXT ?=
-synth: $(STAMP)
+synth: install
 	$(PY) infra/app.py --outdir cdk.out $(CDK_CONTEXT)
 
-.PHONY: cdk-lint
 cdk-lint: synth
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 
+# The pinned CDK CLI (package-lock.json).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# One deploy: `make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=…] [AUTH_MODE=iam]`.
+# deploy-check does everything but the deploy, offline: the locked venv and CDK CLI, the layer, the CDK
+# CLI's synth of cdk.json's app (.venv/bin/python infra/app.py, whatever shell or venv is active; cdk-nag
+# fails it on an unacknowledged finding), cfn-lint over that template, and the stack it will deploy.
+# deploy then deploys exactly that cloud assembly. DEPLOY_ARGS go to `cdk deploy` (e.g. --require-approval never).
+STAGE ?= dev
+ALLOWED_ORIGINS ?=
+ALARM_EMAIL ?=
+AUTH_MODE ?=
+DEPLOY_ARGS ?=
+DEPLOY_CONTEXT = -c stage=$(STAGE) $(if $(ALLOWED_ORIGINS),-c allowedOrigins=$(ALLOWED_ORIGINS)) \
+	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(AUTH_MODE),-c authMode=$(AUTH_MODE))
+deploy-check: install layer node_modules/.package-lock.json
+	rm -rf cdk.out
+	npx cdk synth --quiet $(DEPLOY_CONTEXT)
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
+	@echo "==> checked; the stack to deploy:"
+	npx cdk list --app cdk.out
+
+deploy: deploy-check
+	npx cdk deploy --app cdk.out --all $(DEPLOY_ARGS)
+
 clean:
-	rm -rf $(VENV) .venv-bench build cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .venv-bench build cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,13 +1,16 @@
 """Build the engine layer for the Lambda runtime, without Docker: `make layer` → build/layer/python.
 
-1. pip installs layers/engine/requirements.txt as manylinux wheels for the runtime's Python and
-   architecture (`--only-binary=:all:`: nothing is compiled on this machine, so the host's glibc and
-   compilers cannot leak into the layer).
+1. exports the layer's requirements from uv.lock (`uv export --frozen --no-dev --extra service`: the engine
+   and the service extra at exactly the locked versions, with their hashes, minus what the runtime ships)
+   to build/layer/requirements.txt, and `uv pip install`s them as manylinux wheels for the runtime's
+   Python and platform (`--python-platform`, `--python-version`: markers are evaluated for the runtime,
+   not this host; `--only-binary :all:`: nothing is compiled on this machine, so the host's glibc and
+   compilers cannot leak into the layer; `--no-deps --require-hashes`: nothing but the locked files).
 2. copies the first-party packages (backtest_engine, backtest_service) next to them.
-3. strips what Lambda never needs: test suites, `__pycache__`, pip's `bin/` scripts, C/Cython sources and
-   headers (only a compiler reads them), and the packages the
-   runtime already provides (boto3, botocore, s3transfer, urllib3: aws-xray-sdk pulls botocore in;
-   shadowing the runtime's tested copies from /opt/python would only add risk and size). Each kept
+3. strips what Lambda never needs: test suites, `__pycache__`, `bin/` scripts, C/Cython sources and
+   headers (only a compiler reads them), and the packages the runtime already provides (boto3, botocore,
+   s3transfer, urllib3: never exported, and removed should a tree contain them anyway; shadowing the
+   runtime's tested copies from /opt/python would only add risk and size). Each kept
    `*.dist-info/RECORD` is pruned to the files still present, so the metadata stays small and truthful.
 4. byte-compiles with the runtime's own interpreter (found through pyenv) using
    `--invalidation-mode unchecked-hash`. A default (timestamp) .pyc is trusted only while the source's
@@ -37,11 +40,15 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python infra/build_layer.py`: make `infra` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.runtime import ARCHITECTURE, LAYER_PACKAGES, PIP_PLATFORMS, PYTHON_VERSION
+from infra.runtime import ARCHITECTURE, LAYER_PACKAGES, PYTHON_PLATFORM, PYTHON_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAYER_SOURCE = REPO_ROOT / "layers" / "engine"
 DEFAULT_OUT = REPO_ROOT / "build" / "layer"
+# What the layer bundles on top of the engine's own dependencies (pyproject.toml's optional-dependencies).
+LAYER_EXTRAS = ("service",)
+# `make` bootstraps uv here; `--uv`, $UV or uv on PATH take precedence.
+BOOTSTRAPPED_UV = REPO_ROOT / ".venv-tools" / "bin" / "uv"
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 
 # Import names (and distribution names) the Lambda Python runtime already ships.
@@ -71,30 +78,64 @@ class StripReport:
     pruned_records: int = 0
 
 
-def pip_command(
+def find_uv() -> str | None:
+    """The uv that reads uv.lock: $UV (what `uv run` and the Makefile set), the Makefile's bootstrapped
+    copy, else uv on PATH."""
+    for candidate in (os.environ.get("UV"), str(BOOTSTRAPPED_UV), shutil.which("uv")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def export_command(
+    uv: str,
+    output: Path,
+    *,
+    project: Path = REPO_ROOT,
+    extras: Sequence[str] = LAYER_EXTRAS,
+    runtime_provided: Sequence[str] = RUNTIME_PROVIDED,
+) -> list[str]:
+    """uv.lock's pins for the layer (the project's dependencies and `extras`, no dev group, not the
+    project itself, nothing the runtime ships) as a requirements file with hashes."""
+    command = [uv, "export", "--project", str(project), "--frozen", "--no-dev", "--no-emit-project"]
+    for extra in extras:
+        command += ["--extra", extra]
+    for name in runtime_provided:
+        command += ["--no-emit-package", name]
+    command += ["--format", "requirements.txt", "--output-file", str(output), "--quiet"]
+    return command
+
+
+def install_command(
+    uv: str,
     requirements: Path,
     target: Path,
     *,
-    python: str = sys.executable,
     python_version: str = PYTHON_VERSION,
-    platforms: Sequence[str] = PIP_PLATFORMS,
+    python_platform: str = PYTHON_PLATFORM,
 ) -> list[str]:
-    """The pip invocation that resolves the layer's wheels for the Lambda runtime, not for this host."""
-    command = [python, "-m", "pip", "install", "--requirement", str(requirements), "--target", str(target)]
-    for tag in platforms:
-        command += ["--platform", tag]
-    command += [
-        "--only-binary=:all:",
+    """The install that puts exactly those wheels, for the Lambda runtime rather than this host, in `target`."""
+    return [
+        uv,
+        "pip",
+        "install",
+        "--requirement",
+        str(requirements),
+        "--target",
+        str(target),
+        "--python-platform",
+        python_platform,
         "--python-version",
         python_version,
-        "--implementation",
-        "cp",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--progress-bar",
-        "off",
+        "--only-binary",
+        ":all:",
+        "--no-deps",  # the export is the whole closure: resolve nothing more
+        "--require-hashes",
+        # Copies, not hard links into uv's cache: the strip step rewrites RECORD files in place.
+        "--link-mode",
+        "copy",
+        "--no-config",  # no uv.toml of this machine changes where the locked files come from
     ]
-    return command
 
 
 def copy_packages(source: Path, target: Path, packages: Sequence[str] = LAYER_PACKAGES) -> None:
@@ -216,14 +257,29 @@ def tree_size(root: Path) -> tuple[int, int]:
     return total, files
 
 
-def build(out: Path, *, source: Path = LAYER_SOURCE, compile_python: str | None = None) -> int:
+def build(
+    out: Path,
+    *,
+    source: Path = LAYER_SOURCE,
+    compile_python: str | None = None,
+    uv: str | None = None,
+    project: Path = REPO_ROOT,
+) -> int:
     started = time.monotonic()
+    uv = uv or find_uv()
+    if uv is None:
+        print("error: uv not found: run `make layer` (it bootstraps uv) or pass --uv", file=sys.stderr)
+        return 2
     target = out / "python"
     if out.exists():
         shutil.rmtree(out)
     target.mkdir(parents=True)
 
-    subprocess.run(pip_command(source / "requirements.txt", target), check=True)
+    # Next to python/, so the layer's own record of what it holds; the layer asset excludes it.
+    requirements = out / "requirements.txt"
+    subprocess.run(export_command(uv, requirements, project=project), check=True)
+    print(f"exported uv.lock's pins for the layer to {requirements}", flush=True)
+    subprocess.run(install_command(uv, requirements, target), check=True)
     copy_packages(source / "python", target)
     report = strip_tree(target)
     print(
@@ -259,8 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="layer root (gets python/ inside)")
     parser.add_argument("--compile-python", help=f"interpreter to byte-compile with (default: python{PYTHON_VERSION})")
+    parser.add_argument("--uv", help="the uv binary (default: $UV, .venv-tools/bin/uv, uv on PATH)")
     args = parser.parse_args(argv)
-    return build(args.out, compile_python=args.compile_python)
+    return build(args.out, compile_python=args.compile_python, uv=args.uv)
 
 
 if __name__ == "__main__":

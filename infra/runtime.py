@@ -17,11 +17,8 @@ from __future__ import annotations
 
 PYTHON_VERSION = "3.12"
 ARCHITECTURE = "x86_64"
-# pip --platform tags (wheels built for older glibc run on the runtime's Amazon Linux 2023, glibc 2.34).
-PIP_PLATFORMS = (
-    f"manylinux2014_{ARCHITECTURE}",
-    f"manylinux_2_28_{ARCHITECTURE}",
-    f"manylinux_2_17_{ARCHITECTURE}",
-)
+# uv's --python-platform for the layer's wheels: manylinux_2_28 and older (2_17, 2014), which run on the
+# runtime's Amazon Linux 2023 (glibc 2.34). Wheel tags say aarch64 where Lambda says arm64.
+PYTHON_PLATFORM = f"{'aarch64' if ARCHITECTURE == 'arm64' else ARCHITECTURE}-manylinux_2_28"
 # The two first-party packages the layer ships next to its third-party dependencies.
 LAYER_PACKAGES = ("backtest_engine", "backtest_service")

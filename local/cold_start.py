@@ -13,7 +13,8 @@ from local.embedded_aws import FAKE_CREDENTIALS
 from local.lambda_runtime import STAND_IN_RESOURCES
 from local.stack import FUNCTIONS_DIR
 
-# Run with `python -c PROBE path/to/handler.py`; prints {"ms", "numpy", "pandas"} as its last line.
+# Run with `python -c PROBE path/to/handler.py`; prints {"ms", "numpy", "pandas", "aws_xray_sdk", "boto3"}
+# (all but "ms": whether the import loaded that package) as its last line.
 PROBE = """
 import importlib.util, json, sys, time
 t0 = time.perf_counter()
@@ -21,7 +22,8 @@ spec = importlib.util.spec_from_file_location("handler", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 elapsed = time.perf_counter() - t0
-print(json.dumps({"ms": elapsed * 1000, "numpy": "numpy" in sys.modules, "pandas": "pandas" in sys.modules}))
+loaded = {name: name in sys.modules for name in ("numpy", "pandas", "aws_xray_sdk", "boto3")}
+print(json.dumps({"ms": elapsed * 1000, **loaded}))
 """
 
 # The variables every function needs at cold start (backtest_service.settings refuses to start without them).
@@ -31,8 +33,9 @@ _SERVICE_VARIABLES = {value for name, value in vars(Env).items() if not name.sta
 
 def lambda_like_env(base: Mapping[str, str] | None = None, **overrides: str) -> dict[str, str]:
     """`base` (default: this process's environment) without any AWS_*, POWERTOOLS_* or service variable,
-    plus the function's variables and fake credentials, as Lambda gives them. No POWERTOOLS_* means the
-    tracer is real. An override of "" removes that variable."""
+    plus the function's variables and fake credentials, as Lambda gives them, and LAMBDA_TASK_ROOT, which
+    powertools and the X-Ray SDK read as "in Lambda": with no POWERTOOLS_*, tracing is on, as deployed.
+    An override of "" removes that variable."""
     source = os.environ if base is None else base
     env = {k: v for k, v in source.items() if not k.startswith(("AWS_", "POWERTOOLS_")) and k not in _SERVICE_VARIABLES}
     env.update(
@@ -41,6 +44,7 @@ def lambda_like_env(base: Mapping[str, str] | None = None, **overrides: str) -> 
             "AWS_DEFAULT_REGION": "us-east-1",
             **FAKE_CREDENTIALS,
             "AWS_LAMBDA_FUNCTION_NAME": "cold-start-probe",  # powertools behaves as in Lambda
+            "LAMBDA_TASK_ROOT": "/var/task",  # where Lambda puts the function's code; tracing is on there
             **FUNCTION_ENV,
         }
     )

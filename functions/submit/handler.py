@@ -13,7 +13,7 @@ from backtest_service.rest import IDEMPOTENCY_HEADER, create_resolver, current_c
 from backtest_service.settings import get_settings
 
 settings = get_settings()  # cold start: a misconfigured function fails here, naming the variable
-app = create_resolver(topology.SUBMIT)
+app = create_resolver(topology.SUBMIT, idempotency=True)
 
 
 @app.serve(

@@ -1,5 +1,6 @@
-"""infra/build_layer.py without the network: the pip command it builds, and its strip, prune, copy and
-byte-compile steps on a fake installed tree. The real download build is `make layer`."""
+"""infra/build_layer.py without the network: the uv commands it builds, the requirements it exports from
+uv.lock, and its strip, prune, copy and byte-compile steps on a fake installed tree. The real download
+build is `make layer`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from infra import build_layer
-from infra.runtime import PIP_PLATFORMS, PYTHON_VERSION
+from infra.runtime import PYTHON_PLATFORM, PYTHON_VERSION
 from tests.infra.infra_harness import REPO_ROOT
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -29,7 +30,7 @@ def write(path: Path, text: str = "") -> Path:
 
 
 def fake_site_packages(root: Path) -> Path:
-    """What `pip install --target` leaves behind, trimmed to the cases the strip step must handle."""
+    """What an install into `--target` can leave behind, trimmed to the cases the strip step must handle."""
     write(root / "numpy" / "__init__.py", "VERSION = 1\n")
     write(root / "numpy" / "_core" / "tests" / "test_core.py")
     write(root / "numpy" / "_core" / "include" / "numpy" / "ndarrayobject.h")
@@ -63,36 +64,55 @@ def fake_site_packages(root: Path) -> Path:
     return root
 
 
-# ------------------------------------------------------------------------------------------- pip
-def test_pip_command_targets_the_lambda_runtime(tmp_path: Path) -> None:
-    command = build_layer.pip_command(tmp_path / "requirements.txt", tmp_path / "python", python="/py")
-    assert command[:4] == ["/py", "-m", "pip", "install"]
+# ---------------------------------------------------------------------------------- export, install
+def test_export_command_reads_the_lock_for_the_layer(tmp_path: Path) -> None:
+    command = build_layer.export_command("/uv", tmp_path / "requirements.txt", project=tmp_path)
+    assert command[:2] == ["/uv", "export"]
+    assert command[command.index("--project") + 1] == str(tmp_path)
+    assert "--frozen" in command  # the lock as committed: never re-resolved by a build
+    assert {"--no-dev", "--no-emit-project"} <= set(command)
+    assert [command[i + 1] for i, arg in enumerate(command) if arg == "--extra"] == ["service"]
+    skipped = {command[i + 1] for i, arg in enumerate(command) if arg == "--no-emit-package"}
+    assert skipped == {"boto3", "botocore", "s3transfer", "urllib3"}
+    assert command[command.index("--output-file") + 1] == str(tmp_path / "requirements.txt")
+
+
+def test_install_command_targets_the_lambda_runtime(tmp_path: Path) -> None:
+    command = build_layer.install_command("/uv", tmp_path / "requirements.txt", tmp_path / "python")
+    assert command[:3] == ["/uv", "pip", "install"]
     assert command[command.index("--requirement") + 1] == str(tmp_path / "requirements.txt")
     assert command[command.index("--target") + 1] == str(tmp_path / "python")
-    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
-    assert platforms == list(PIP_PLATFORMS)
-    assert set(platforms) == {"manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64"}
-    assert "--only-binary=:all:" in command  # never build from source on this host
+    assert command[command.index("--python-platform") + 1] == PYTHON_PLATFORM == "x86_64-manylinux_2_28"
     assert command[command.index("--python-version") + 1] == PYTHON_VERSION == "3.12"
-    assert command[command.index("--implementation") + 1] == "cp"
-    assert "--no-compile" in command  # byte-code comes from the runtime's interpreter, later
+    assert command[command.index("--only-binary") + 1] == ":all:"  # never build from source on this host
+    assert {"--no-deps", "--require-hashes"} <= set(command)  # exactly the locked files
+    assert command[command.index("--link-mode") + 1] == "copy"  # the strip edits RECORD files in place
 
 
-def test_requirements_bundle_the_engine_but_not_the_runtime_sdk() -> None:
-    lines = (REPO_ROOT / "layers" / "engine" / "requirements.txt").read_text().splitlines()
-    requirements = {
-        (req := Requirement(line)).name.lower(): req for line in lines if line.strip() and not line.startswith("#")
-    }
-    assert not {"boto3", "botocore", "s3transfer"} & set(requirements)
-    # Every engine dependency of pyproject.toml is in the layer, with a major-version cap.
+def test_locked_requirements_bundle_the_engine_but_not_the_runtime_sdk(tmp_path: Path) -> None:
+    # Given the committed uv.lock, When exporting as the build does, Then every line is one exact, hashed
+    # pin; the engine's dependencies and powertools with its tracer are there, the runtime's SDK is not.
+    uv = build_layer.find_uv()
+    if uv is None:
+        pytest.skip("no uv (make bootstraps it into .venv-tools)")
+    output = tmp_path / "requirements.txt"
+    subprocess.run([*build_layer.export_command(uv, output), "--offline"], check=True)
+    target = {"python_version": PYTHON_VERSION, "python_full_version": f"{PYTHON_VERSION}.0"}
+    # One logical line per requirement (backslash continuations joined); `# via` comments dropped.
+    lines = [line for line in output.read_text().replace("\\\n", " ").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.lstrip().startswith("#")]
+    assert lines and all(" --hash=sha256:" in line for line in lines)
+    requirements = [Requirement(line.split(" --hash=")[0]) for line in lines]
+    pins = {req.name.lower(): req for req in requirements if req.marker is None or req.marker.evaluate(target)}
+    assert all(len(req.specifier) == 1 and next(iter(req.specifier)).operator == "==" for req in pins.values())
+    assert not {"boto3", "botocore", "s3transfer", "urllib3"} & set(pins)
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     for dependency in pyproject["project"]["dependencies"]:
-        name = Requirement(dependency).name.lower()
-        assert name in requirements, name
-        assert any(spec.operator == "<" for spec in requirements[name].specifier), name
-    assert "tracer" in requirements["aws-lambda-powertools"].extras
-    assert not requirements["python-dateutil"].specifier.contains("3.0")
-    assert requirements["python-dateutil"].specifier.contains("2.9.0")
+        assert Requirement(dependency).name.lower() in pins, dependency
+    assert {"aws-lambda-powertools", "aws-xray-sdk", "python-dateutil"} <= set(pins)
+    assert not pins["python-dateutil"].specifier.contains("3.0")  # the runtime's botocore needs <3
+    # No dev tool and no embedded AWS in the layer.
+    assert not {"moto", "pytest", "aws-cdk-lib", "cfn-lint", "mypy"} & set(pins)
 
 
 # ----------------------------------------------------------------------------------------- strip
@@ -187,33 +207,40 @@ def test_find_runtime_python_looks_in_pyenv(tmp_path: Path, monkeypatch: pytest.
     assert build_layer.find_runtime_python("3.13") is None
 
 
-def test_build_orchestrates_install_copy_strip_compile(
+def test_build_orchestrates_export_install_copy_strip_compile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a fake pip that "installs" a tree, When building, Then the output is a clean layer root.
+    # Given a fake uv that "exports" and "installs" a tree, When building, Then the output is a clean layer root.
     source = tmp_path / "layers" / "engine"
-    write(source / "requirements.txt", "numpy>=2,<3\n")
     write(source / "python" / "backtest_engine" / "__init__.py", "__version__ = '0'\n")
     write(source / "python" / "backtest_service" / "__init__.py")
     out = tmp_path / "build" / "layer"
     write(out / "python" / "leftover.py")  # a previous build is removed first
     real_run = subprocess.run
-    pip_calls: list[list[str]] = []
+    uv_calls: list[list[str]] = []
 
     def fake_run(command: list[str], **kwargs: Any) -> Any:
-        if command[1:4] == ["-m", "pip", "install"]:
-            pip_calls.append(command)
-            fake_site_packages(Path(command[command.index("--target") + 1]))
+        if command[0] == "/uv":
+            uv_calls.append(command)
+            if command[1] == "export":
+                write(Path(command[command.index("--output-file") + 1]), "numpy==2.5.5 --hash=sha256:00\n")
+            else:
+                fake_site_packages(Path(command[command.index("--target") + 1]))
             return subprocess.CompletedProcess(command, 0)
         return real_run(command, **kwargs)
 
     smoke_roots: list[Path] = []
     monkeypatch.setattr(build_layer.subprocess, "run", fake_run)
     monkeypatch.setattr(build_layer, "smoke_test", lambda python, root: smoke_roots.append(root))
-    assert build_layer.build(out, source=source, compile_python=sys.executable) == 0
+    assert build_layer.build(out, source=source, compile_python=sys.executable, uv="/uv", project=tmp_path) == 0
 
     target = out / "python"
-    assert len(pip_calls) == 1 and pip_calls[0][pip_calls[0].index("--target") + 1] == str(target)
+    export, install = uv_calls
+    assert export[1] == "export" and export[export.index("--project") + 1] == str(tmp_path)
+    assert install[1:3] == ["pip", "install"] and install[install.index("--target") + 1] == str(target)
+    # The exported pins are what was installed, kept next to python/ (the layer asset excludes the file).
+    assert install[install.index("--requirement") + 1] == str(out / "requirements.txt")
+    assert (out / "requirements.txt").is_file()
     assert not (target / "leftover.py").exists()
     assert (target / "backtest_engine" / "__init__.py").is_file()
     assert not (target / "botocore").exists()
@@ -221,6 +248,15 @@ def test_build_orchestrates_install_copy_strip_compile(
     if build_layer.host_matches_target():
         assert smoke_roots == [target]
     assert "MB unzipped" in capsys.readouterr().out
+
+
+def test_build_without_uv_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build_layer, "find_uv", lambda: None)
+    assert build_layer.build(tmp_path / "layer") == 2
+    assert "make layer" in capsys.readouterr().err
+    assert not (tmp_path / "layer").exists()
 
 
 def test_tree_size_counts_every_file(tmp_path: Path) -> None:

@@ -21,6 +21,10 @@ def test_api_functions_import_neither_numpy_nor_pandas(function: str) -> None:
     print(f"\ncold import of functions/{function}/handler.py: {result['ms']:.1f} ms")
     assert result["numpy"] is False, f"{function} imports numpy at cold start"
     assert result["pandas"] is False, f"{function} imports pandas at cold start"
+    # Tracing is on in this environment, but the tracer is created by the first traced call.
+    assert result["aws_xray_sdk"] is False, f"{function} imports the X-Ray SDK at cold start"
+    if function == "symbols":  # reference data only: it never calls AWS
+        assert result["boto3"] is False, "symbols imports boto3 at cold start"
 
 
 def test_run_backtest_imports_the_engine_at_cold_start() -> None:
@@ -29,6 +33,7 @@ def test_run_backtest_imports_the_engine_at_cold_start() -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"\ncold import of functions/run_backtest/handler.py: {result['ms']:.1f} ms")
     assert result["numpy"] is True  # paid at cold start, not in the first job
+    assert result["aws_xray_sdk"] is False
 
 
 def test_missing_settings_fail_the_cold_start_naming_the_variables() -> None:

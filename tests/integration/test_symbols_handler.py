@@ -104,6 +104,14 @@ def test_swagger_ui_renders_the_whole_api(api: Api, stack: LocalStack) -> None:
     assert f"{API_PREFIX}/executions" in page
 
 
+def test_swagger_ui_serves_its_document_and_oauth2_redirect(api: Api, stack: LocalStack) -> None:
+    res = api.call("GET", f"{API_PREFIX}/docs", query={"format": "json"}, user=None)
+    assert res.status == 200
+    assert res.body == json.loads(api_docs.document_json())  # `<\/` in the body is JSON for `</`
+    redirect = api.call("GET", f"{API_PREFIX}/docs", query={"format": "oauth2-redirect"}, user=None)
+    assert redirect.status == 200 and "oauth2" in redirect.body.lower()
+
+
 def test_the_committed_openapi_documents_match_the_code() -> None:
     # The document is generated from the three API functions' resolvers and their models.
     current = openapi.render_document()

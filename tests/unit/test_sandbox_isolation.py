@@ -40,7 +40,7 @@ from backtest_engine.errors import (
 )
 from backtest_engine.models import BacktestRequest
 from backtest_engine.sandbox import SandboxLimits
-from backtest_engine.sandbox.supervisor import Supervisor
+from backtest_engine.sandbox.supervisor import Supervisor, barless_job
 from backtest_engine.sandbox.zygote import FLAG_SECCOMP, FLAG_UNRESTRICTED
 
 pytestmark = pytest.mark.xdist_group("sandbox-isolation")
@@ -220,20 +220,7 @@ def run_escape(supervisor: Supervisor, victim: tuple[int, int], seccomp: bool, r
         f"RUNNER = {os.getpid()}\nVICTIM = {pid}\nVICTIM_ADDRESS = {address}\nDIGEST = {CANARY_DIGEST!r}\n"
         f"RUNNER_FILE = {str(runner_file)!r}\n" + ESCAPE
     )
-    header = {
-        "bars": 0,
-        "source": source,
-        "params": {},
-        "symbol": "X",
-        "timeframe": "1d",
-        "lot_size": 1.0,
-        "periods_per_year": 252,
-        "initial_capital": 1.0,
-        "commission": 0.0,
-        "slippage": 0.0,
-        "check_lookahead": False,
-    }
-    empty = {name: np.zeros(0) for name in ("times", "open", "high", "low", "close", "volume")}
+    header, empty = barless_job(source)
     flags = FLAG_UNRESTRICTED | (FLAG_SECCOMP if seccomp else 0)
     answer = supervisor.run(header, empty, QUICK, flags=flags)
     assert answer.report is not None and "crashed" not in answer.report, answer.report

@@ -9,12 +9,10 @@ writes (the other is `openapi.json` at the repository root); a test fails when e
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler import Response, content_types
 
 from backtest_service.rest import ServiceResolver
 from backtest_service.routes import Route
@@ -30,21 +28,32 @@ def document_json() -> str:
     return DOCUMENT.read_text(encoding="utf-8")
 
 
-class _CommittedDocument(OpenAPIMerge):
-    """Makes powertools' Swagger UI show the merged document instead of the symbols resolver's own."""
-
-    def get_openapi_json_schema(self) -> str:
-        return document_json()
-
-    def get_openapi_schema(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(document_json())
-        return data
-
-
 def serve_swagger_ui(app: ServiceResolver, route: Route) -> None:
-    """Swagger UI (powertools `enable_swagger`) at `route`, rendering the whole API's document."""
-    app.claim(route)
-    app.enable_swagger(path=route.path, title=TITLE, version=API_VERSION)
-    # enable_swagger renders `app._openapi_merge` when set (what configure_openapi_merge sets);
-    # that discovery needs every handler file on disk, which one Lambda does not have.
-    app._openapi_merge = _CommittedDocument(title=TITLE, version=API_VERSION)
+    """Swagger UI at `route`, rendering the whole API's document (the committed copy).
+
+    What powertools' `enable_swagger` serves: its page with the bundled JS and CSS inlined,
+    `?format=json` for the document, `?format=oauth2-redirect` for OAuth2. Not `enable_swagger` itself:
+    registering it imports powertools' OpenAPI models (about 50 ms of every cold start of the symbols
+    function, for a page few requests ask for), and it would render the symbols resolver's own routes.
+    """
+
+    @app.serve(route)
+    def swagger_ui() -> Response[str]:
+        query = app.current_event.query_string_parameters or {}
+        return swagger_page(query.get("format"))
+
+
+def swagger_page(fmt: str | None = None) -> Response[str]:
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+    if fmt == "oauth2-redirect":
+        return Response(200, content_types.TEXT_HTML, body=swagger_ui.generate_oauth2_redirect_html())
+    # `</` escaped, as powertools does: the document goes inside a <script> element.
+    spec = document_json().replace("</", "<\\/")
+    if fmt == "json":
+        return Response(200, content_types.APPLICATION_JSON, body=spec)
+    assets = Path(swagger_ui.__file__).parent
+    js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+    page = swagger_ui.generate_swagger_html(spec, js, css, swagger_base_url="", oauth2_config=None)
+    return Response(200, content_types.TEXT_HTML, body=page)

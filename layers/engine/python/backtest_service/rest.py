@@ -14,6 +14,8 @@ shape for every failure: `{"success": false, "error": {"type", "message", "field
 | AWS throttled or unavailable             | 503    | ServiceUnavailable              |
 | unknown route                            | 404    | RouteNotFound                   |
 | anything else (a bug)                    | 500    | InternalError (with request id) |
+
+The two idempotency answers are registered by `create_resolver(idempotency=True)` (the submit function).
 """
 
 from __future__ import annotations
@@ -27,10 +29,6 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError as PtValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backtest_engine.errors import EngineError
@@ -150,8 +148,9 @@ def _takes(fn: Callable[..., Any], model: type) -> bool:
     return False
 
 
-def create_resolver(function: FunctionSpec) -> ServiceResolver:
-    """The resolver of `function`: REST API (v1 proxy) events, request validation, the service's errors."""
+def create_resolver(function: FunctionSpec, *, idempotency: bool = False) -> ServiceResolver:
+    """The resolver of `function`: REST API (v1 proxy) events, request validation, the service's errors;
+    `idempotency`: also the answers to powertools idempotency's errors (the submit function)."""
     app = ServiceResolver(function)
 
     @app.exception_handler(PtValidationError)
@@ -188,25 +187,6 @@ def create_resolver(function: FunctionSpec) -> ServiceResolver:
     def _engine_error(exc: EngineError) -> Response:
         return json_error(400, exc.code, exc.message, line=exc.line)
 
-    @app.exception_handler(IdempotencyValidationError)
-    def _idempotency_reused(exc: IdempotencyValidationError) -> Response:
-        return json_error(
-            422,
-            "IdempotencyKeyReused",
-            f"this {IDEMPOTENCY_HEADER} was already used with a different request body; "
-            "use a new key for a different backtest",
-            field=IDEMPOTENCY_HEADER,
-        )
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _idempotency_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
-        return json_error(
-            409,
-            "IdempotencyKeyInProgress",
-            f"a request with this {IDEMPOTENCY_HEADER} is still being processed; retry in a few seconds",
-            headers={"Retry-After": "2"},
-        )
-
     @app.exception_handler([ClientError, BotoCoreError])
     def _aws_unavailable(exc: Exception) -> Response:
         logger.exception("AWS call failed")
@@ -234,7 +214,37 @@ def create_resolver(function: FunctionSpec) -> ServiceResolver:
             f"the service failed unexpectedly; report request id {request_id} if it persists",
         )
 
+    if idempotency:
+        _answer_idempotency_errors(app)
     return app
+
+
+def _answer_idempotency_errors(app: APIGatewayRestResolver) -> None:
+    # Imported here: `aws_lambda_powertools.utilities.idempotency` loads its DynamoDB layer and with it
+    # boto3 (about 0.1 s of cold start), which only the submit function needs.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _idempotency_reused(exc: IdempotencyValidationError) -> Response:
+        return json_error(
+            422,
+            "IdempotencyKeyReused",
+            f"this {IDEMPOTENCY_HEADER} was already used with a different request body; "
+            "use a new key for a different backtest",
+            field=IDEMPOTENCY_HEADER,
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _idempotency_busy(exc: IdempotencyAlreadyInProgressError) -> Response:
+        return json_error(
+            409,
+            "IdempotencyKeyInProgress",
+            f"a request with this {IDEMPOTENCY_HEADER} is still being processed; retry in a few seconds",
+            headers={"Retry-After": "2"},
+        )
 
 
 def current_caller(app: APIGatewayRestResolver) -> Caller:

@@ -344,9 +344,9 @@ class Supervisor:
     def layers(self) -> dict[str, Any]:
         """Which confinement layers hold here, and what a probe child's attempts to reach out got (cached)."""
         if self._layers is None:
-            empty = {name: np.zeros(0) for name in wire.BAR_COLUMNS}
+            header, empty = barless_job()
             limits = SandboxLimits(cpu_seconds=10, wall_seconds=60)
-            answer = self.run(_probe_header(), empty, limits, flags=FLAG_SECCOMP | FLAG_PROBE)
+            answer = self.run(header, empty, limits, flags=FLAG_SECCOMP | FLAG_PROBE)
             self._layers = {**answer.layers, **(answer.report or {}), "runner_non_dumpable": self.runner_non_dumpable}
         return self._layers
 
@@ -367,10 +367,11 @@ def _limits_header(limits: SandboxLimits) -> dict[str, Any]:
     }
 
 
-def _probe_header() -> dict[str, Any]:
-    return {
+def barless_job(source: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header and (empty) columns of a job without bars: the probe's, or a test's unrestricted code."""
+    header = {
         "bars": 0,
-        "source": "",
+        "source": source,
         "params": {},
         "symbol": "PROBE",
         "timeframe": "1d",
@@ -381,6 +382,7 @@ def _probe_header() -> dict[str, Any]:
         "slippage": 0.0,
         "check_lookahead": False,
     }
+    return header, {name: np.zeros(0) for name in wire.BAR_COLUMNS}
 
 
 def _caps(n: int, limits: SandboxLimits) -> dict[int, int]:
