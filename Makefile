@@ -64,7 +64,7 @@ demo: install-local
 lint: install lock-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools
+	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools tests bench
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup tests

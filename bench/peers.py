@@ -195,7 +195,7 @@ def _sma_or(values: Any, period: int, fill: float) -> np.ndarray:
 def _strategy_class() -> type:
     from backtesting import Strategy
 
-    class SmaCross(Strategy):  # type: ignore[misc]
+    class SmaCross(Strategy):
         def init(self) -> None:
             self.fast = self.I(_sma_or, self.data.Close, FAST, -np.inf)
             self.slow = self.I(_sma_or, self.data.Close, SLOW, np.inf)

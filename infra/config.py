@@ -119,9 +119,9 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
         raise ConfigError(f"authMode must be one of {', '.join(AUTH_MODES)}; got {auth_mode!r}")
     prod = stage == "prod"
     return StageConfig(
-        stage=stage,  # type: ignore[arg-type]  # checked against STAGES above
-        auth_mode=auth_mode,  # type: ignore[arg-type]  # checked against AUTH_MODES above
-        allowed_origins=_origins(context.get("allowedOrigins"), stage),  # type: ignore[arg-type]
+        stage=stage,  # checked against STAGES above
+        auth_mode=auth_mode,  # checked against AUTH_MODES above
+        allowed_origins=_origins(context.get("allowedOrigins"), stage),
         user_pool_id=context.get("userPoolId") or None,
         alarm_email=context.get("alarmEmail") or None,
         layer=resolve_layer(context.get("layerDir")),

@@ -167,7 +167,7 @@ class EventSourceMapping:
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
             attributes={str(k): v for k, v in message.get("Attributes", {}).items()},
-            message_attributes=message.get("MessageAttributes"),  # type: ignore[arg-type]
+            message_attributes=message.get("MessageAttributes"),
             md5_of_body=message.get("MD5OfBody"),
             queue_arn=self.queue_arn,
             region=self.region,

@@ -37,7 +37,7 @@ def test_run_backtest_imports_the_engine_at_cold_start() -> None:
 
 
 def test_missing_settings_fail_the_cold_start_naming_the_variables() -> None:
-    out = run_probe("submit", lambda_like_env(**{Env.JOBS_TABLE: "", Env.RESULTS_BUCKET: ""}))
+    out = run_probe("submit", lambda_like_env(None, **{Env.JOBS_TABLE: "", Env.RESULTS_BUCKET: ""}))
     assert out.returncode != 0
     assert "SettingsError" in out.stderr
     assert "JOBS_TABLE_NAME is not set" in out.stderr

@@ -70,7 +70,7 @@ def test_submit_stores_a_queued_job_and_queues_only_its_id(api: Api, stack: Loca
     ],
 )
 def test_invalid_fields_are_422_naming_the_field(
-    api: Api, stack: LocalStack, fields: dict[str, object], field: str | None, phrase: str
+    api: Api, stack: LocalStack, fields: dict[str, Any], field: str | None, phrase: str
 ) -> None:
     res = api.submit(**fields)
     assert res.status == 422, res.body
@@ -215,7 +215,8 @@ def test_queue_unavailable_is_503_and_leaves_no_queued_job(api: Api, stack: Loca
     retry = api.submit(headers={"Idempotency-Key": "retry-me"})
     # Then the retry is not answered from the failed attempt: a new job is queued
     assert retry.status == 202
-    assert stack.job(retry.body["execution_id"])["status"] == "QUEUED"
+    job = stack.job(retry.body["execution_id"])
+    assert job is not None and job["status"] == "QUEUED"
     assert in_jobs_queue(stack) == 1
 
 

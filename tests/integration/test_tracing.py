@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aws_lambda_powertools import Tracer
@@ -86,9 +87,9 @@ def xray_daemon() -> Iterator[socket.socket]:
         yield sock
 
 
-def received(sock: socket.socket) -> list[dict[str, object]]:
+def received(sock: socket.socket) -> list[dict[str, Any]]:
     """Every segment document sent so far: each datagram is a JSON header line, then the document."""
-    documents = []
+    documents: list[dict[str, Any]] = []
     while True:
         try:
             data = sock.recv(65536)
@@ -102,7 +103,7 @@ def received(sock: socket.socket) -> list[dict[str, object]]:
 def run_symbols(**env: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(FUNCTIONS_DIR / "symbols" / "handler.py")],
-        env=lambda_like_env(**env),
+        env=lambda_like_env(None, **env),
         cwd=FUNCTIONS_DIR.parent,
         capture_output=True,
         text=True,

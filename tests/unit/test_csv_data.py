@@ -263,7 +263,7 @@ def test_unreadable_sources_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="empty"):
         read_csv_bars(empty)
     with pytest.raises(UserInputError, match="source must be"):
-        read_csv_bars(42)  # type: ignore[arg-type]
+        read_csv_bars(42)
 
 
 @pytest.mark.parametrize(

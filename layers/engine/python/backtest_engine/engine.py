@@ -126,12 +126,12 @@ def run_backtest(
     t = time.perf_counter()
     result = BacktestResult(
         request=request.model_dump(mode="json"),
-        style=strategy.style,  # type: ignore[arg-type]
+        style=strategy.style,
         performance_metrics=values,
         metric_notes=notes,
         periods_per_year=bars.periods_per_year,
         trade_summary=trade_summary(ledger),
-        market_data_stats=bars.stats(),  # type: ignore[arg-type]
+        market_data_stats=bars.stats(),
         trades=trade_columns(ledger, bars),
         equity_curve=equity_curve(ledger.equity, bars.times, capital),
         logs=answer.logs,

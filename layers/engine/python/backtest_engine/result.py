@@ -161,4 +161,4 @@ def _json_array(values: Any) -> bytes:
 
 
 def _json_column(name: str, values: np.ndarray) -> list[Any]:
-    return orjson.loads(_json_array(_json_ready(name, values)))  # type: ignore[no-any-return]
+    return orjson.loads(_json_array(_json_ready(name, values)))

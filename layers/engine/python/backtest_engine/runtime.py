@@ -137,23 +137,23 @@ class Bar:
 
     @property
     def open(self) -> float:
-        return self._bars.open[self._c.i]  # type: ignore[no-any-return]
+        return self._bars.open[self._c.i]
 
     @property
     def high(self) -> float:
-        return self._bars.high[self._c.i]  # type: ignore[no-any-return]
+        return self._bars.high[self._c.i]
 
     @property
     def low(self) -> float:
-        return self._bars.low[self._c.i]  # type: ignore[no-any-return]
+        return self._bars.low[self._c.i]
 
     @property
     def close(self) -> float:
-        return self._bars.close[self._c.i]  # type: ignore[no-any-return]
+        return self._bars.close[self._c.i]
 
     @property
     def volume(self) -> float:
-        return self._bars.volume[self._c.i]  # type: ignore[no-any-return]
+        return self._bars.volume[self._c.i]
 
     @property
     def index(self) -> int:
@@ -206,26 +206,26 @@ class Context:
     @property
     def i(self) -> int:
         """Index of the current bar (0-based)."""
-        return self._clock.i  # type: ignore[no-any-return]
+        return self._clock.i
 
     @property
     def data(self) -> DataView:
-        return self._data  # type: ignore[no-any-return]
+        return self._data
 
     @property
     def position(self) -> float:
         """Units held: positive long, negative short, 0 flat."""
-        return self._broker.position  # type: ignore[no-any-return]
+        return self._broker.position
 
     @property
     def cash(self) -> float:
-        return self._broker.cash  # type: ignore[no-any-return]
+        return self._broker.cash
 
     @property
     def equity(self) -> float:
         """Cash plus the position marked at the current bar's close."""
         i = max(self._clock.i, 0)
-        return self._broker.cash + self._broker.position * float(self._bars.close[i])  # type: ignore[no-any-return]
+        return self._broker.cash + self._broker.position * float(self._bars.close[i])
 
     # ---- orders --------------------------------------------------------------------------------
     def buy(self, size: float | None = None, sl: float | None = None, tp: float | None = None) -> None:

@@ -127,7 +127,7 @@ class LazyTracer:
     def _deferred(self, function: F, decorator: str, options: dict[str, Any]) -> F:
         if inspect.iscoroutinefunction(function) or inspect.isgeneratorfunction(function):
             # powertools wraps these in their own way; none of ours is one: decorate them now.
-            return getattr(self.get(), decorator)(function, **options)  # type: ignore[no-any-return]
+            return getattr(self.get(), decorator)(function, **options)
         target: Callable[..., Any] | None = None
 
         @functools.wraps(function)

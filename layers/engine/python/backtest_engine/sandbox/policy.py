@@ -943,7 +943,7 @@ _PURE_OWN: set[type] = set()
 def _safe_bases() -> set[type]:
     out: set[type] = {object, int, float, complex, str, bytes, tuple, list, dict, set, frozenset}
     out.update(v for v in vars(builtins).values() if isinstance(v, type) and issubclass(v, BaseException))
-    out.update({typing.Generic, typing.Protocol})  # type: ignore[arg-type]
+    out.update({typing.Generic, typing.Protocol})
     out.update(
         {
             collections.OrderedDict,
