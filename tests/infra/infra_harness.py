@@ -8,6 +8,7 @@ AwsSolutions pack registered), with the layer taken from its source tree so the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -68,8 +69,19 @@ class Synthesized:
             self.documents[variant] = dict(self.templates[variant].to_json())
         return self.documents[variant]
 
-    def messages(self, variant: str) -> list[Any]:
-        return list(self.assembly.get_stack_by_name(self.stacks[variant].stack_name).messages)
+    def messages(self, variant: str, kind: str) -> list[str]:
+        """The `kind` messages (e.g. ``aws:cdk:warning``) synthesis recorded for the stack, read from the cloud
+        assembly's manifest.json. Not through jsii's `CloudFormationStackArtifact.messages`: aws-cdk-lib and
+        the aws-cdk.cloud-assembly-schema distribution both install `aws_cdk/cloud_assembly_schema`, and
+        with the latter's file (which of the two wins depends on install order) jsii cannot type the
+        entries ("Unknown interface: aws-cdk-lib.cloud_assembly_schema.MetadataEntry")."""
+        manifest = json.loads((self.outdir / "manifest.json").read_text())
+        artifact = manifest["artifacts"][self.stacks[variant].artifact_id]
+        metadata = dict(artifact.get("metadata", {}))
+        if "additionalMetadataFile" in artifact:  # newer CDK writes the metadata beside the manifest
+            metadata.update(json.loads((self.outdir / artifact["additionalMetadataFile"]).read_text()))
+        entries = [entry for path_entries in metadata.values() for entry in path_entries]
+        return [str(entry.get("data")) for entry in entries if entry.get("type") == kind]
 
     @property
     def outdir(self) -> Path:

@@ -262,7 +262,7 @@ def test_layer_targets_the_function_runtime(synthesized: Synthesized, dev: Templ
     assert layer["Properties"]["CompatibleRuntimes"] == [f"python{PYTHON_VERSION}"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
     # The tests synthesize with the source tree as the layer: the stack says so, loudly.
-    warnings = [str(m.entry.data) for m in synthesized.messages("Dev") if m.entry.type == "aws:cdk:warning"]
+    warnings = synthesized.messages("Dev", "aws:cdk:warning")
     assert any("make layer" in text for text in warnings), warnings
 
 
