@@ -74,8 +74,11 @@ class ResultStore:
         )
 
 
-def gzip_chunks(chunks: Iterable[bytes], level: int = 6) -> Iterator[bytes]:
-    """`chunks` compressed as one gzip stream (what ``Content-Encoding: gzip`` means), chunk by chunk."""
+def gzip_chunks(chunks: Iterable[bytes], level: int = 1) -> Iterator[bytes]:
+    """`chunks` compressed as one gzip stream (what ``Content-Encoding: gzip`` means), chunk by chunk.
+
+    Level 1: on a 1M-bar result (57.7 MiB of JSON) it takes 0.15 s for 3.7 MiB, against 0.72 s for 3.4 MiB
+    at zlib's default 6 — the runner's time matters more than 9% of the download."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     for chunk in chunks:
         out = compressor.compress(chunk)
