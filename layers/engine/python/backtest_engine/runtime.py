@@ -31,11 +31,10 @@ from backtest_engine.bars import Bars
 from backtest_engine.broker import ORDER_KIND_CODES, Broker, Costs, Order
 from backtest_engine.errors import EngineError, InvalidSignals, LookAheadError, StrategyError
 from backtest_engine.sandbox import CompiledStrategy, StrategyLog, register_plain_type, translate_exception
-from backtest_engine.sandbox.wire import ORDER_DTYPE
+from backtest_engine.sandbox.wire import MAX_ORDERS_PER_BAR, ORDER_DTYPE, max_orders
 
 ProgressFn = Callable[[int, int], None]  # (bars done, bars total)
 PROGRESS_EVERY = 1 << 16  # bars between two progress reports
-MAX_ORDERS_PER_BAR = 4  # on average over the run: a cap on what the child may send back
 
 
 @dataclass(frozen=True)
@@ -401,7 +400,7 @@ def _run_event(
     pending: list[Order] = ctx._pending
     opens, highs, lows = bars.open, bars.high, bars.low
     n = len(bars)
-    max_orders = MAX_ORDERS_PER_BAR * n + 64
+    most = max_orders(n)
     placed: list[tuple[int, int, float, float, float]] = []
     record = placed.append
     nan = math.nan
@@ -423,9 +422,9 @@ def _run_event(
                         )
                     )
                 pending.clear()
-                if len(placed) > max_orders:
+                if len(placed) > most:
                     raise StrategyError(
-                        f"the strategy placed more than {max_orders} orders ({MAX_ORDERS_PER_BAR} per bar on "
+                        f"the strategy placed more than {most} orders ({MAX_ORDERS_PER_BAR} per bar on "
                         "average); place an order only when the position should change"
                     )
             if broker.sl is not None or broker.tp is not None:

@@ -149,9 +149,8 @@ def confine(*, cpu_seconds: float, memory_bytes: int, use_seccomp: bool, recursi
 
     # Dies with its parent (set after the identity change, which clears it). Reported, not required.
     parent = os.getppid()
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-        layers.parent_death_signal = True
-    else:
+    layers.parent_death_signal = set_parent_death_signal(libc)
+    if not layers.parent_death_signal:
         layers.notes.append(f"prctl(PR_SET_PDEATHSIG) refused (errno {ctypes.get_errno()})")
     if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(1)
@@ -183,6 +182,14 @@ def allow_reporting() -> None:
     still be encoded and sent."""
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+
+
+def set_parent_death_signal(libc: ctypes.CDLL | None = None) -> bool:
+    """``PR_SET_PDEATHSIG`` SIGKILL for the calling process; False where ``prctl`` is refused (Lambda)."""
+    try:
+        return bool((libc or _libc()).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
 
 
 def harden_trusted_process() -> bool:

@@ -52,7 +52,8 @@ def strategy_line(exc: BaseException) -> int | None:
     return line
 
 
-def _cap(text: str) -> str:
+def cap_message(text: str) -> str:
+    """`text` at most `MAX_MESSAGE_CHARS` characters (noting how many were cut), encodable as UTF-8."""
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS] + f"… ({len(text) - MAX_MESSAGE_CHARS} more characters)"
     # lone surrogates cannot be encoded to UTF-8 (JSON, DynamoDB): replace them
@@ -68,7 +69,7 @@ def _text(exc: BaseException) -> str:
         return f"(its message could not be shown: {_name(type(broken))})"
     if type(text) is not str:  # a str subclass: take the characters, not its methods
         text = str.__str__(text)
-    return _cap(text)
+    return cap_message(text)
 
 
 def _name(cls: type) -> str:
@@ -84,7 +85,7 @@ def _name(cls: type) -> str:
 def _engine_message(exc: EngineError) -> str:
     message = exc.__dict__.get("message")
     if type(message) is str:
-        return _cap(message)
+        return cap_message(message)
     return _text(exc)
 
 

@@ -39,6 +39,7 @@ from backtest_engine.errors import (
     StrategyTimeout,
 )
 from backtest_engine.sandbox import confinement, wire
+from backtest_engine.sandbox.faults import cap_message
 from backtest_engine.sandbox.limits import SandboxLimits
 from backtest_engine.sandbox.zygote import (
     ALLOW_UNRESTRICTED_ARG,
@@ -58,8 +59,6 @@ ProgressFn = Callable[[int, int], None]
 
 ZYGOTE_START_SECONDS = 120.0  # imports and warm-up (about 1–2 s here; far more on a loaded machine)
 _EXIT_WAIT_SECONDS = 10.0
-_MAX_ORDERS_PER_BAR = 4  # runtime.MAX_ORDERS_PER_BAR (the child raises past it; the cap here is the backstop)
-MAX_MESSAGE_CHARS = 1000  # error messages end up in job records (DynamoDB items are capped at 400 KB)
 
 
 class SandboxUnavailable(EngineError):
@@ -390,7 +389,7 @@ def _caps(n: int, limits: SandboxLimits) -> dict[int, int]:
         wire.LAYERS: wire.MAX_LAYERS_BYTES,
         wire.PROGRESS: wire.PROGRESS_BODY.size,
         wire.SIGNALS: 8 * n,
-        wire.ORDERS: wire.ORDER_DTYPE.itemsize * (_MAX_ORDERS_PER_BAR * n + 64),
+        wire.ORDERS: wire.ORDER_DTYPE.itemsize * wire.max_orders(n),
         wire.LOGS: 4 + 4 * limits.max_log_lines + limits.max_log_bytes,
         wire.ERROR: wire.ERROR_HEAD.size + wire.MAX_ERROR_MESSAGE_BYTES,
         wire.REPORT: wire.MAX_REPORT_BYTES,
@@ -455,8 +454,7 @@ def _read_answer(
 
 def _child_error(kind: int, line: int | None, message: str, *, layers: dict[str, Any]) -> EngineError:
     """The trusted side's own error for what the child reported: a class chosen here, a capped string."""
-    if len(message) > MAX_MESSAGE_CHARS:
-        message = message[:MAX_MESSAGE_CHARS] + f"… ({len(message) - MAX_MESSAGE_CHARS} more characters)"
+    message = cap_message(message)
     if kind == wire.SANDBOX_UNAVAILABLE and not layers.get("core", False):
         return SandboxUnavailable(f"the sandbox could not confine the strategy process: {message}")
     if 1 <= kind < len(wire.ERROR_KINDS):

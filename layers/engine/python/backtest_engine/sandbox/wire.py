@@ -72,6 +72,14 @@ ERROR_KINDS: tuple[type[EngineError], ...] = (
 )
 SANDBOX_UNAVAILABLE = 100  # the child could not confine itself and ran nothing
 
+MAX_ORDERS_PER_BAR = 4  # on average over a run: the child refuses more, the trusted side reads no more
+
+
+def max_orders(bars: int) -> int:
+    """The most orders a run over `bars` bars may send back."""
+    return MAX_ORDERS_PER_BAR * bars + 64
+
+
 MAX_ERROR_MESSAGE_BYTES = 4096
 MAX_LAYERS_BYTES = 4096
 MAX_REPORT_BYTES = 1 << 20

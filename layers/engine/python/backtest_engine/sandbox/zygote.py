@@ -188,12 +188,6 @@ _TIME_ZONES = (
 )
 
 
-def _prctl_parent_death() -> None:
-    # PR_SET_PDEATHSIG; where refused (reported on Lambda) the closed channel ends the zygote instead
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-
 def serve(control_fd: int, allow_unrestricted: bool) -> None:
     """The zygote's life: warm, then fork on SPAWN, kill on KILL, report every child's end (`_loop`) until the
     runner's channel closes; then it kills every child it has."""
@@ -304,7 +298,9 @@ def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise SystemExit("usage: python -m backtest_engine.sandbox.zygote CONTROL_FD [--allow-unrestricted]")
     fd = int(argv[1])
-    _prctl_parent_death()
+    from backtest_engine.sandbox import confinement
+
+    confinement.set_parent_death_signal()  # where refused (Lambda) the closed channel ends the zygote instead
     warm_up()
     serve(fd, allow_unrestricted=ALLOW_UNRESTRICTED_ARG in argv[2:])
 
