@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from backtest_service import runner
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, JobSummaryUpdate
-from backtest_service.result_store import ResultStore
+from backtest_service.result_store import ResultStore, artifact_keys, result_key
 from backtest_service.topology import JOBS_QUEUE, RESULTS_PREFIX
 from local.event_source import EventSourceMapping
 from local.events import sqs_record
@@ -101,11 +101,11 @@ def _outcome_table() -> Iterator[None]:
 class Engine:
     """The real engine, behind a method a test can make faulty (`RunnerDeps` itself is frozen)."""
 
-    def __call__(self, request: Any, limits: Any) -> Any:
-        return self.run(request, limits)
+    def __call__(self, request: Any, limits: Any, hooks: Any = None) -> Any:
+        return self.run(request, limits, hooks)
 
-    def run(self, request: Any, limits: Any) -> Any:
-        return runner.run_engine(request, limits)
+    def run(self, request: Any, limits: Any, hooks: Any = None) -> Any:
+        return runner.run_engine(request, limits, hooks)
 
 
 @pytest.fixture
@@ -189,10 +189,12 @@ class Scenario:
         assert self.stack.queue_depth()["dlq"] == 0
         keys, versions = self.result_keys(), self.result_versions()
         if status == "SUCCEEDED":
-            assert keys == [f"{RESULTS_PREFIX}{self.execution_id}.json"]
-            assert len(versions) == 1, versions
-            assert job.result_key == keys[0] and job.error is None and not job.dead_lettered
-            stored = self.stack.client("s3").get_object(Bucket=self.stack.resources.results_bucket, Key=keys[0])
+            assert keys == artifact_keys(self.execution_id)
+            assert len(versions) == len(keys), versions  # one version of each object
+            assert job.result_key == result_key(self.execution_id) and job.error is None and not job.dead_lettered
+            stored = self.stack.client("s3").get_object(
+                Bucket=self.stack.resources.results_bucket, Key=result_key(self.execution_id)
+            )
             assert stored["ContentEncoding"] == "gzip"
             assert b'"performance_metrics"' in gzip.decompress(stored["Body"].read())
         else:
@@ -430,13 +432,13 @@ def test_a_duplicate_delivered_while_the_first_still_runs_gives_one_result(
     overlapped: list[runner.Outcome] = []
     calls = 0
 
-    def run_with_a_duplicate(request: Any, limits: Any) -> Any:
+    def run_with_a_duplicate(request: Any, limits: Any, hooks: Any = None) -> Any:
         nonlocal calls
         calls += 1
         if calls == 1:  # the first runner is in the engine: the duplicate runs start to finish
             body = f'{{"execution_id": "{scenario.execution_id}"}}'
             overlapped.append(runner.handle_message(body, receive_count=2, deps=deps))
-        return real_run(request, limits)
+        return real_run(request, limits, hooks)
 
     engine.run = run_with_a_duplicate
     scenario.submit()

@@ -50,3 +50,10 @@ def _bucket_arg(values: np.ndarray, edges: np.ndarray, reduce: np.ufunc) -> np.n
     bucket_of = np.searchsorted(edges, positions, side="right") - 1
     _, first = np.unique(bucket_of, return_index=True)  # positions are sorted: the first of each bucket
     return positions[first]
+
+
+def window(times: np.ndarray, start: np.datetime64 | None, end: np.datetime64 | None) -> tuple[int, int]:
+    """The index range [lo, hi) of the sorted `times` within start..end (both inclusive, None = open)."""
+    lo = 0 if start is None else int(np.searchsorted(times, start, side="left"))
+    hi = times.shape[0] if end is None else int(np.searchsorted(times, end, side="right"))
+    return lo, max(lo, hi)

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from backtest_engine.catalog import HISTORY_END, HISTORY_START, MAX_BARS, SYMBOLS, estimate_bars
 
@@ -119,23 +120,36 @@ class BacktestRequest(BaseModel):
     def _dates_and_size(self, info: ValidationInfo) -> BacktestRequest:
         ctx = info.context or {}
         if self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+            raise _field_error("end_date", f"end_date {self.end_date} is before start_date {self.start_date}")
         if ctx.get("custom_data"):
             return self
-        if self.start_date < HISTORY_START or self.end_date > HISTORY_END:
-            raise ValueError(
-                f"dates must lie within the available history {HISTORY_START} .. {HISTORY_END}; "
-                f"got {self.start_date} .. {self.end_date}"
+        for name in ("start_date", "end_date"):
+            day = getattr(self, name)
+            if not HISTORY_START <= day <= HISTORY_END:
+                raise _field_error(
+                    name, f"{name} {day} is outside the available history {HISTORY_START} .. {HISTORY_END}"
+                )
+        bars = estimate_bars(self.symbol, self.timeframe, self.start_date, self.end_date)
+        if bars < 2:
+            spec = SYMBOLS[self.symbol]
+            raise _field_error(
+                "start_date",
+                f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} has {bars} bar(s); a "
+                f"backtest needs at least 2 ({self.symbol} trades {spec.session}): widen the range",
             )
         max_bars = ctx.get("max_bars", MAX_BARS)
-        if max_bars is not None:
-            bars = estimate_bars(self.symbol, self.timeframe, self.start_date, self.end_date)
-            if bars > max_bars:
-                raise ValueError(
-                    f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} is about {bars:,} bars; "
-                    f"the limit is {max_bars:,}: shorten the range or use a longer timeframe"
-                )
+        if max_bars is not None and bars > max_bars:
+            raise _field_error(
+                "end_date",
+                f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} is {bars:,} bars; "
+                f"the limit is {max_bars:,}: shorten the range or use a longer timeframe",
+            )
         return self
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """A whole-request problem that is about one field: its `ctx.field` names it (the API's `errors`)."""
+    return PydanticCustomError("value_error", message.replace("{", "{{").replace("}", "}}"), {"field": field})
 
 
 MetricValue = float | int | None

@@ -2,23 +2,29 @@
 
 For each jobs-queue message:
 
-1. `start`: QUEUED/RUNNING → RUNNING, attempts + 1 (conditional). A job already SUCCEEDED or FAILED
-   is skipped (a duplicate delivery, or a replay of a finished job): the message succeeds, nothing
-   is written. A message whose job does not exist (expired) is dropped with a warning.
-2. The engine runs the stored request in the sandbox with the settings' CPU and memory limits.
-   A `StrategyFault` or `UserInputError` ends the job FAILED with `{type, message, line}`; the
-   message succeeds (running the same code again fails the same way).
-3. The full result goes to S3 at a key made from the execution id only (a rerun overwrites it),
-   THEN the job becomes SUCCEEDED with the summary, on condition that it is still RUNNING (so never
-   over a terminal status).
-   A crash between the two leaves the job RUNNING; the redelivery runs it again and overwrites the
-   same object.
+1. `start` (conditional): QUEUED → RUNNING, attempts + 1, or RUNNING → RUNNING when the previous attempt
+   recorded an infrastructure fault. Skipped, the message succeeding with nothing written: a job already
+   SUCCEEDED, FAILED or CANCELLED (a duplicate, or a replay of a finished job), and a job another runner is
+   alive on (fresh heartbeat: a duplicate delivery). A job still RUNNING whose runner vanished without
+   recording a fault was killed by Lambda (timeout, out of memory: no Python runs to say so): it ends
+   FAILED `RunnerKilled` naming the stage it died in, because running it again would hit the same wall. A
+   message whose job does not exist (expired, deleted) is dropped with a warning.
+2. The engine runs the stored request in the sandbox with the settings' CPU and memory limits, under a
+   `JobMonitor`: progress and heartbeat to the job (at most one write every 2 s), and the caller's cancel
+   request in (looked for twice a second), which kills the strategy's child: the job ends CANCELLED.
+   A `StrategyFault` or `UserInputError` ends the job FAILED with `{type, message, line}`; the message
+   succeeds (running the same code again fails the same way).
+3. The artifacts go to S3 at keys made from the execution id only (a rerun overwrites them): the full
+   result JSON, the curve and trade records the API pages through, the HTML report. THEN the job becomes
+   SUCCEEDED with the summary, on condition that it is still RUNNING (so never over a terminal status).
+   If it is not (cancelled or deleted meanwhile), the artifacts are removed again.
+   A crash between the two leaves the job RUNNING; the redelivery runs it again into the same objects.
 
-Any other exception is an infrastructure fault: it propagates, the batch reports the record failed
-and SQS redelivers it. On the last receive (`ApproximateReceiveCount` ≥ `max_receive_count`) the job
-is first marked FAILED (`InfrastructureError`, `dead_lettered: true`) so its status says what
-happened; then the exception propagates and SQS moves the message to the DLQ. Ops replay it with
-`job_store.reset_for_replay` + moving the message back (`backtest replay`).
+Any other exception is an infrastructure fault: the runner records it on the job (`record_retry`), then
+it propagates, the batch reports the record failed and SQS redelivers it. On the last receive
+(`ApproximateReceiveCount` ≥ `max_receive_count`) the job is first marked FAILED (`InfrastructureError`,
+`dead_lettered: true`) so its status says what happened; then SQS moves the message to the DLQ. Ops replay
+it with `job_store.reset_for_replay` + moving the message back (`backtest replay`).
 
 Collaborators come in a `RunnerDeps` (stores, engine, settings) so tests can inject a fault at each
 step; `default_deps()` builds the real ones once per container.
@@ -35,32 +41,68 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from backtest_engine.bars import Bars
 from backtest_engine.engine import run_backtest
 from backtest_engine.errors import EngineError, StrategyFault, UserInputError
+from backtest_engine.market_data import load_bars
 from backtest_engine.models import BacktestRequest
-from backtest_engine.result import BacktestResult, iter_json
+from backtest_engine.result import EQUITY_DTYPE, TRADE_DTYPE, BacktestResult, iter_json, npy_chunks
 from backtest_engine.sandbox import SandboxLimits
-from backtest_engine.sandbox.supervisor import default_supervisor
-from backtest_service.errors import JobAlreadyTerminal, JobNotFound, invalid_from_errors
+from backtest_engine.sandbox.supervisor import Cancelled, default_supervisor
+from backtest_service.errors import JobAlreadyTerminal, JobBusy, JobNotFound, RunnerVanished, invalid_from_errors
+from backtest_service.job_monitor import JobMonitor
 from backtest_service.job_queue import decode_message
 from backtest_service.job_store import JobStore, default_job_store
-from backtest_service.jobs import INFRASTRUCTURE_ERROR, JobSummaryUpdate
+from backtest_service.jobs import INFRASTRUCTURE_ERROR, RUNNER_KILLED, JobRecord, JobSummaryUpdate, Stage
 from backtest_service.observability import MetricUnit, count_failure, logger, metrics, tracer
-from backtest_service.result_store import ResultStore, default_result_store
+from backtest_service.result_store import Artifact, ResultStore, default_result_store
 from backtest_service.settings import Settings, get_settings
+from backtest_service.topology import RUN_BACKTEST
 
-Engine = Callable[[BacktestRequest, SandboxLimits], BacktestResult]
+RUN_MEMORY_MB = RUN_BACKTEST.memory_mb
+RUN_TIMEOUT_SECONDS = RUN_BACKTEST.timeout_seconds
+
+
+@dataclass(frozen=True)
+class RunHooks:
+    """What the runner hears from, and tells, a running engine (the `JobMonitor`'s callbacks)."""
+
+    on_stage: Callable[[str], None] | None = None
+    progress: Callable[[int, int], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    result: BacktestResult
+    bars: Bars  # what the strategy ran on (the report draws the price and buy-and-hold from it)
+
+
+Engine = Callable[[BacktestRequest, SandboxLimits, RunHooks], EngineRun]
 
 
 class Outcome(StrEnum):
     SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"  # the strategy's fault: recorded, not retried
-    SKIPPED = "SKIPPED"  # the job was already terminal
-    MISSING = "MISSING"  # no such job (expired by TTL): nothing to do
+    FAILED = "FAILED"  # the strategy's fault (recorded, not retried), or a runner Lambda killed
+    CANCELLED = "CANCELLED"  # the caller stopped it
+    SKIPPED = "SKIPPED"  # the job was already terminal, or another runner is alive on it
+    MISSING = "MISSING"  # no such job (expired by TTL, or deleted): nothing to do
 
 
-def run_engine(request: BacktestRequest, limits: SandboxLimits) -> BacktestResult:
-    return run_backtest(request, limits=limits)
+def run_engine(request: BacktestRequest, limits: SandboxLimits, hooks: RunHooks | None = None) -> EngineRun:
+    hooks = hooks or RunHooks()
+    if hooks.on_stage is not None:
+        hooks.on_stage(Stage.DATA)
+    bars = load_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
+    result = run_backtest(
+        request,
+        bars=bars,
+        limits=limits,
+        on_stage=hooks.on_stage,
+        progress=hooks.progress,
+        should_stop=hooks.should_stop,
+    )
+    return EngineRun(result=result, bars=bars)
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,18 +174,38 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
     except JobAlreadyTerminal as done:
         logger.info("job already finished; skipping the message", extra={"status": done.job_status})
         return Outcome.SKIPPED
+    except JobBusy:
+        logger.info("another runner is alive on this job (a duplicate delivery); skipping the message")
+        return Outcome.SKIPPED
+    except RunnerVanished as gone:
+        return _fail_killed(gone.job, deps)
     except JobNotFound:
-        logger.warning("no such job (expired or never stored); dropping the message")
+        logger.warning("no such job (expired, deleted or never stored); dropping the message")
         return Outcome.MISSING
     logger.info("job started", extra={"attempts": job.attempts})
+    try:
+        with JobMonitor(deps.jobs, execution_id, job.attempts) as monitor:
+            return _run(job, monitor, deps)
+    except Exception:
+        try:  # so that the redelivery runs the job again instead of taking this runner for killed
+            deps.jobs.record_retry(execution_id, job.attempts)
+        except Exception:
+            logger.exception("could not record the infrastructure fault on the job")
+        raise
 
+
+def _run(job: JobRecord, monitor: JobMonitor, deps: RunnerDeps) -> Outcome:
+    execution_id = job.execution_id
     started = time.perf_counter()
+    hooks = RunHooks(on_stage=monitor.stage, progress=monitor.bars, should_stop=monitor.should_stop)
     try:
         try:
             request = BacktestRequest.model_validate(job.request, context={"max_bars": None})
         except ValidationError as exc:
             raise UserInputError(invalid_from_errors(exc.errors()).message) from None
-        result = deps.engine(request, sandbox_limits(deps.settings))
+        run = deps.engine(request, sandbox_limits(deps.settings), hooks)
+    except Cancelled:
+        return _finish_cancelled(execution_id, deps)
     except (StrategyFault, UserInputError) as fault:
         error = fault.to_dict()
         if deps.jobs.mark_failed(execution_id, error):
@@ -152,19 +214,32 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
             return Outcome.FAILED
         logger.info("job was finished by another delivery; keeping that outcome")
         return Outcome.SKIPPED
+    if monitor.stopped:  # cancelled (or deleted) after the strategy ended: store nothing
+        return _finish_cancelled(execution_id, deps)
     run_ms = (time.perf_counter() - started) * 1000.0
 
-    key = deps.results.put(execution_id, iter_json(result))
+    monitor.stage(Stage.STORING)
+    monitor.report_now()
+    result = run.result
+    t = time.perf_counter()
+    key = store_artifacts(execution_id, run, deps.results)
+    store_ms = (time.perf_counter() - t) * 1000.0
     summary = JobSummaryUpdate(
         performance_metrics=result.performance_metrics,
         trade_summary=result.trade_summary.model_dump(mode="json"),
         market_data_stats=result.market_data_stats.model_dump(mode="json"),
         result_key=key,
-        timings={**result.timings, "run_ms": round(run_ms, 3)},
+        report_key=None,
+        timings={**result.timings, "run_ms": round(run_ms, 3), "store_ms": round(store_ms, 3)},
         engine_version=result.engine_version,
         data_fingerprint=result.data_fingerprint,
     )
     if not deps.jobs.mark_succeeded(execution_id, summary):
+        current = deps.jobs.get(execution_id)
+        if current is None or current.status.value == "CANCELLED":
+            deps.results.delete_all(execution_id)  # nobody will ever link to them
+            logger.info("the job was cancelled or deleted while its result was stored; removed the result")
+            return Outcome.CANCELLED if current is not None else Outcome.MISSING
         logger.info("job was finished by another delivery; keeping that outcome")
         return Outcome.SKIPPED
     metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
@@ -172,6 +247,45 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
     metrics.add_metric(name="BarsProcessed", unit=MetricUnit.Count, value=result.market_data_stats.data_points)
     logger.info("job succeeded", extra={"run_ms": round(run_ms, 1), "result_key": key})
     return Outcome.SUCCEEDED
+
+
+def store_artifacts(execution_id: str, run: EngineRun, results: ResultStore) -> str:
+    """Write the job's objects (the full result last: its key is what the job record points at)."""
+    result = run.result
+    results.put_records(execution_id, Artifact.EQUITY, npy_chunks(result.equity_curve, EQUITY_DTYPE))
+    results.put_records(execution_id, Artifact.TRADES, npy_chunks(result.trades, TRADE_DTYPE))
+    return results.put(execution_id, iter_json(result))
+
+
+def _finish_cancelled(execution_id: str, deps: RunnerDeps) -> Outcome:
+    if deps.jobs.mark_cancelled(execution_id):
+        metrics.add_metric(name="JobsCancelled", unit=MetricUnit.Count, value=1)
+        logger.info("job cancelled by its owner")
+        return Outcome.CANCELLED
+    logger.info("job is gone or was finished by another delivery")
+    return Outcome.SKIPPED
+
+
+def _fail_killed(job: JobRecord, deps: RunnerDeps) -> Outcome:
+    """End FAILED a job whose previous runner was killed by Lambda (it is still RUNNING, without a heartbeat
+    since and without a recorded fault)."""
+    progress = job.progress or {}
+    where = f" while {progress['stage']}" if progress.get("stage") else ""
+    if progress.get("stage") == Stage.STRATEGY and progress.get("bars_total"):
+        where += f" (bar {progress.get('bars_done', 0):,} of {progress['bars_total']:,})"
+    error = {
+        "type": RUNNER_KILLED,
+        "message": (
+            f"the runner was stopped by its platform{where} without finishing: it ran out of memory or time "
+            f"(the runner has {RUN_MEMORY_MB} MB and {RUN_TIMEOUT_SECONDS} s). It is not retried, since it would "
+            "stop the same way: shorten the date range, use a longer timeframe, or trade less often"
+        ),
+    }
+    if deps.jobs.mark_failed(job.execution_id, error):
+        count_failure(RUNNER_KILLED)
+        logger.error("the previous runner of this job was killed; job FAILED", extra={"progress": progress})
+        return Outcome.FAILED
+    return Outcome.SKIPPED
 
 
 def record_dead_letter(execution_id: str, exc: Exception, receive_count: int, deps: RunnerDeps) -> None:
