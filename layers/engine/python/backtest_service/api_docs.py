@@ -14,11 +14,12 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
+from backtest_engine import __version__ as ENGINE_VERSION
 from backtest_service.rest import ServiceResolver
 from backtest_service.routes import Route
 
 TITLE = "Backtest service API"
-API_VERSION = "1.0.0"
+API_VERSION = ENGINE_VERSION  # one version everywhere: the document's, /health's and the engine's
 DOCUMENT = Path(__file__).with_name("openapi.json")
 
 
