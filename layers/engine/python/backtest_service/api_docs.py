@@ -39,9 +39,8 @@ def serve_swagger_ui(app: ServiceResolver, route: Route) -> None:
     """
 
     @app.serve(route)
-    def swagger_ui() -> Response[str]:
-        query = app.current_event.query_string_parameters or {}
-        return swagger_page(query.get("format"))
+    def swagger_ui(format: str | None = None) -> Response[str]:
+        return swagger_page(format)
 
 
 def swagger_page(fmt: str | None = None) -> Response[str]:
