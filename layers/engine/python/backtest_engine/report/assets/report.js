@@ -12,6 +12,7 @@
     drawdown: "#dc2626",
     drawdownFill: "rgba(220, 38, 38, 0.25)",
     shade: "rgba(220, 38, 38, 0.08)",
+    shadeLabel: "#7f1d1d",
     price: "#334155",
     longEntry: "#16a34a",
     shortEntry: "#dc2626",
@@ -92,7 +93,7 @@
       }],
       draw: [function (u) {
         clipped(u, function (ctx) {
-          ctx.fillStyle = C.drawdown;
+          ctx.fillStyle = C.shadeLabel;
           ctx.font = 12 * devicePixelRatio + "px sans-serif";
           ctx.textAlign = "center";
           periods.forEach(function (p, i) {
