@@ -91,7 +91,7 @@ class _FakeApi(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("X-Local-User")))
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        base = f"http://{self.headers['Host']}"
         if self.path.startswith("/api/backtest/status/"):
             job_id = self.path.rsplit("/", 1)[1]
             if self.headers.get("X-Local-User") != "alice" or (job_id not in self.results and job_id != "queued"):
