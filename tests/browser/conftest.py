@@ -7,8 +7,6 @@ makes is recorded and refused, so a report that fetched anything fails its test.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +14,9 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-sync",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--metrics-recording-only",
-    "--mute-audio",
-]
-REPORT_URL = "http://report.invalid/report.html"
+from tools.headless import CHROMIUM, LAUNCH_ARGS, PAGE_URL
 
-pytestmark = pytest.mark.xdist_group("browser")
+REPORT_URL = PAGE_URL
 
 
 @dataclass
