@@ -25,6 +25,7 @@ class LoadedPage:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
 
     def chart_stats(self) -> dict[str, dict[str, Any]]:
         """Per chart: its data's length and how many pixels of the plot area carry one of its series'
@@ -99,6 +100,12 @@ def open_report(browser: Any) -> Iterator[Any]:
         loaded = LoadedPage(page)
         page.on("console", lambda m: loaded.console_errors.append(m.text) if _counts(m.type, m.text) else None)
         page.on("pageerror", lambda e: loaded.page_errors.append(str(e)))
+
+        def dialog(d: Any) -> None:
+            loaded.dialogs.append(d.message)
+            d.dismiss()
+
+        page.on("dialog", dialog)
 
         def route(r: Any) -> None:
             if r.request.url == REPORT_URL:

@@ -3,6 +3,8 @@ the log-scale and zoom controls working, and text a strategy controls staying te
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from backtest_engine.report import build_comparison, build_report
@@ -71,19 +73,17 @@ def test_log_scale_and_zoom_work(open_report, sample):
     assert_clean(loaded)
 
 
-def test_text_a_strategy_controls_stays_text(open_report, sample):
+def test_text_a_strategy_controls_stays_text(open_report: Any, sample: Any) -> None:
     result, bars = sample
     loaded = open_report(build_report(result, bars))
     page = loaded.page
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     assert page.evaluate("window.pwned") is None
     log = page.locator("#strategy-log").text_content() or ""
     for line in HOSTILE:
         assert line.replace("\u2028", "").replace("\u2029", "") in log.replace("\u2028", "").replace("\u2029", "")
     assert page.locator("img").count() == 0
     assert page.locator("h1").text_content() == result.request["name"]
-    assert dialogs == []
+    assert loaded.dialogs == []  # no alert, confirm or prompt from the page's load on
     assert_clean(loaded)
 
 
