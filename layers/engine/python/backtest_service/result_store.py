@@ -1,4 +1,5 @@
-"""Full results in S3 at `RESULTS_PREFIX + execution_id + ".json"`, gzip-compressed.
+"""Full results in S3 at `RESULTS_PREFIX + execution_id + ".json"`, gzip-compressed, and each result's HTML
+report beside it at `RESULTS_PREFIX + execution_id + ".html"` (`put_report`), gzip-compressed too.
 
 The key depends only on the execution id, so a redelivered or replayed run overwrites the same
 object instead of adding a second one. Callers fetch results through a presigned GET URL: API
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
 
 def result_key(execution_id: str) -> str:
     return f"{RESULTS_PREFIX}{execution_id}.json"
+
+
+def report_key(execution_id: str) -> str:
+    """The HTML report's key: beside the result, under the same prefix (so the same permissions and the
+    same expiry)."""
+    return f"{RESULTS_PREFIX}{execution_id}.html"
+
+
+# What a presigned link says it serves, by the key's suffix (the object's own Content-Type is the same).
+_CONTENT_TYPES = {".json": "application/json", ".html": "text/html; charset=utf-8"}
 
 
 class ResultStore:
@@ -57,6 +68,20 @@ class ResultStore:
         )
         return key
 
+    def put_report(self, execution_id: str, html: str) -> str:
+        """Write the result's HTML report (`backtest_engine.report.build_report`), gzip-compressed and served
+        with ``Content-Encoding: gzip`` (a browser opening the presigned link decompresses it); its key."""
+        key = report_key(execution_id)
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=b"".join(gzip_chunks([html.encode("utf-8")])),
+            ContentType=_CONTENT_TYPES[".html"],
+            ContentEncoding="gzip",
+            Metadata={"execution-id": execution_id},
+        )
+        return key
+
     def get(self, key: str) -> dict[str, Any]:
         out = self.client.get_object(Bucket=self.bucket, Key=key)
         body = out["Body"].read()
@@ -66,10 +91,12 @@ class ResultStore:
         return data
 
     def presigned_url(self, key: str) -> str:
-        """A GET URL valid for `url_ttl_seconds` (signing is local: no call to S3)."""
+        """A GET URL valid for `url_ttl_seconds` (signing is local: no call to S3), answered with the content
+        type of the key's kind (JSON for a result, HTML for a report)."""
+        content_type = next((t for suffix, t in _CONTENT_TYPES.items() if key.endswith(suffix)), "application/json")
         return self.client.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": "application/json"},
+            Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": content_type},
             ExpiresIn=self.url_ttl_seconds,
         )
 
