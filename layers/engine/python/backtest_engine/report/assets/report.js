@@ -96,9 +96,13 @@
           ctx.fillStyle = C.shadeLabel;
           ctx.font = 12 * devicePixelRatio + "px sans-serif";
           ctx.textAlign = "center";
+          var placed = [], line = 14 * devicePixelRatio;
           periods.forEach(function (p, i) {
-            var x = u.valToPos(p.trough_time, "x", true);
-            ctx.fillText(String(i + 1), x, u.bbox.top + 14 * devicePixelRatio);
+            var x = u.valToPos(p.trough_time, "x", true), row = 0;
+            // a label too close to one already placed goes one line lower
+            while (placed.some(function (q) { return q.row === row && Math.abs(q.x - x) < line; })) row++;
+            placed.push({ x: x, row: row });
+            ctx.fillText(String(i + 1), x, u.bbox.top + line * (row + 1));
           });
         });
       }],
