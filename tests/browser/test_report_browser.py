@@ -70,6 +70,15 @@ def test_log_scale_and_zoom_work(open_report, sample):
         lo, hi = page.evaluate(f"[{scale}.min, {scale}.max]")
         assert (lo, hi) == (t0, t1), chart_id
     assert loaded.chart_stats()["chart-price"]["painted"] > 50
+    # a click on the third trade zooms the time charts to it
+    page.locator("table.trades tbody tr").nth(2).click()
+    entry, exit_ = (
+        int(t[2].astype("datetime64[s]").astype("int64")) for t in (result.trades.entry_time, result.trades.exit_time)
+    )
+    for chart_id in ("chart-price", "chart-equity"):
+        scale = f"window.backtestReport.charts['{chart_id}'].scales.x"
+        lo, hi = page.evaluate(f"[{scale}.min, {scale}.max]")
+        assert lo < entry <= exit_ < hi and hi - lo <= 2 * (exit_ - entry) + 2 * 3600, chart_id
     assert_clean(loaded)
 
 

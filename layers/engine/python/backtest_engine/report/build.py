@@ -70,6 +70,11 @@ def build_report(
         "rolling": rolling,
         "histogram": histogram,
         "trade_pnl": pnl,
+        # the listed trades' entry and exit times: a click on a row zooms the time charts to that trade
+        "trade_spans": {
+            "entry": series.seconds(result.trades.entry_time[:max_trades]),
+            "exit": series.seconds(result.trades.exit_time[:max_trades]),
+        },
     }
     metrics = result.performance_metrics
     title = str(req.get("name") or "Backtest")
@@ -362,7 +367,7 @@ def _trades_table(result: BacktestResult, max_trades: int) -> str:
         _note(f"The first {len(shown):,} of {n:,} trades; the full list is in the result JSON.")
         if len(shown) < n
         else _note(f"All {n:,} trades.")
-    )
+    ) + _note("Click a trade to zoom the charts to it (double-click a chart to zoom out).")
     head = ["#", "Side", "Entry (UTC)", "Entry price", "Exit (UTC)", "Exit price", "Size", "P&amp;L", "Return",
             "Commission", "Bars", "Exit reason"]  # fmt: skip
     return cut + '<div class="scroll">' + table(head, rows, cls="trades", text_columns=[1, 2, 4, 11]) + "</div>"

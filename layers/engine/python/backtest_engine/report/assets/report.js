@@ -254,6 +254,23 @@
     }, [t.time, wins, losses], [C.gain, C.loss]);
   }
 
+  // A click on a listed trade zooms the time charts to it, with a margin of half its length each side.
+  function tradeRows() {
+    var spans = D.trade_spans;
+    var rows = document.querySelectorAll("table.trades tbody tr");
+    rows.forEach(function (row, i) {
+      if (i >= spans.entry.length) return;
+      row.classList.add("zoomable");
+      row.addEventListener("click", function () {
+        var a = spans.entry[i], b = spans.exit[i], pad = Math.max((b - a) / 2, 3600);
+        var u = state.charts["chart-price"];
+        if (!u) return;
+        u.setScale("x", { min: a - pad, max: b + pad });
+        el("price").scrollIntoView({ behavior: "auto", block: "start" });
+      });
+    });
+  }
+
   // ---- several backtests ---------------------------------------------------------------------------
 
   function comparisonCharts(log) {
@@ -314,6 +331,7 @@
       logToggle("log-scale", allPositive(D.runs.map(function (r) { return r.growth; })), comparisonCharts);
     } else {
       logToggle("log-scale", allPositive([D.equity.equity, D.equity.buy_hold]), equityChart);
+      tradeRows();
     }
     var pending = null;
     window.addEventListener("resize", function () {
