@@ -1,6 +1,6 @@
 """Full results in S3 at `RESULTS_PREFIX + execution_id + ".json"`, gzip-compressed, and beside it (the
 `Artifact`s) the equity curve and the trades as `.npy` records (for the API's curve and trade pages) and
-the HTML report.
+the HTML report (`put_report`, gzip-compressed too).
 
 The keys depend only on the execution id, so a redelivered or replayed run overwrites the same
 objects instead of adding a second set. Callers fetch results through a presigned GET URL: API
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 NPY = "application/octet-stream"
+HTML = "text/html; charset=utf-8"
 
 
 class Artifact(StrEnum):
@@ -54,7 +55,16 @@ def result_key(execution_id: str) -> str:
 
 # An S3 multipart part is at least 5 MiB (but the last); records are sent in parts of about this size.
 PART_BYTES = 16 << 20
-HTML = "text/html; charset=utf-8"
+
+
+def report_key(execution_id: str) -> str:
+    """The HTML report's key: beside the result, under the same prefix (so the same permissions and the
+    same expiry)."""
+    return artifact_key(execution_id, Artifact.REPORT)
+
+
+# What a presigned link says it serves, by the key's suffix (the object's own Content-Type is the same).
+_CONTENT_TYPES = {".json": "application/json", ".html": HTML, ".npy": NPY}
 
 
 class ResultStore:
@@ -166,8 +176,10 @@ class ResultStore:
         data: dict[str, Any] = json.loads(body)
         return data
 
-    def presigned_url(self, key: str, content_type: str = "application/json") -> str:
-        """A GET URL valid for `url_ttl_seconds` (signing is local: no call to S3)."""
+    def presigned_url(self, key: str) -> str:
+        """A GET URL valid for `url_ttl_seconds` (signing is local: no call to S3), serving the content type
+        of the key's suffix."""
+        content_type = _CONTENT_TYPES[key[key.rindex(".") :]]
         return self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": content_type},
