@@ -38,6 +38,7 @@ class Artifact(StrEnum):
     EQUITY = ".equity.npy"  # backtest_engine.result.EQUITY_DTYPE records, one per bar
     TRADES = ".trades.npy"  # backtest_engine.result.TRADE_DTYPE records, one per trade
     REPORT = ".report.html"  # the self-contained HTML report (gzip)
+    SUMMARY = ".summary.json"  # what the job record gets when it SUCCEEDS (jobs.JobSummaryUpdate), written last
 
 
 def artifact_key(execution_id: str, kind: Artifact) -> str:
@@ -167,6 +168,27 @@ class ResultStore:
             Bucket=self.bucket,
             Delete={"Objects": [{"Key": key} for key in artifact_keys(execution_id)], "Quiet": True},
         )
+
+    def put_summary(self, execution_id: str, summary: dict[str, Any]) -> str:
+        """The job's summary, the last object a run writes: its presence says the run stored everything."""
+        key = artifact_key(execution_id, Artifact.SUMMARY)
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(summary, separators=(",", ":")).encode(),
+            ContentType="application/json",
+            Metadata={"execution-id": execution_id},
+        )
+        return key
+
+    def get_summary(self, execution_id: str) -> dict[str, Any] | None:
+        """The stored summary of a run that stored everything, or None when there is none."""
+        try:
+            body = self.get_bytes(artifact_key(execution_id, Artifact.SUMMARY))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        data: dict[str, Any] = json.loads(body)
+        return data
 
     def get(self, key: str) -> dict[str, Any]:
         out = self.client.get_object(Bucket=self.bucket, Key=key)
