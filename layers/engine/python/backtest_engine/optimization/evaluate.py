@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import marshal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,7 +68,7 @@ def load_request_bars(request: BacktestRequest) -> Bars:
 
 def evaluate(
     request: BacktestRequest,
-    param_sets: Sequence[dict[str, ParamValue]],
+    param_sets: Sequence[Mapping[str, ParamValue]],
     *,
     bars: Bars | None = None,
     limits: SandboxLimits | None = None,
