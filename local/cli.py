@@ -1,4 +1,4 @@
-"""The `backtest` command: run, demo, local, replay."""
+"""The `backtest` command: run, optimize, demo, local, replay."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from types import ModuleType
 # imported only when that command runs, so `backtest run` does not pay for boto3 and powertools.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("local.run_command", "backtest one strategy file in this process"),
+    "optimize": (
+        "local.optimize_command",
+        "search parameters in this process (grid, random, walk-forward)",
+    ),
     "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
     "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
