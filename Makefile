@@ -23,7 +23,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
 	@echo "make test    - install everything, then lint, type-check and run every test"
-	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
+	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md, bench/OPTIMIZATION.md)"
 	@echo "make report-screenshot - a sample backtest report and comparison as PNG (build/*-screenshot.png)"
 	@echo "make layer   - build the Lambda layer for the runtime into build/layer"
 	@echo "make synth   - synthesize the CDK stack into cdk.out"
@@ -88,6 +88,7 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py
+	$(BENCH_VENV)/bin/python bench/optimize.py
 
 # A longer fuzzing run of the HTTP API (make test runs 30 examples per operation).
 FUZZ_EXAMPLES ?= 500
