@@ -27,7 +27,7 @@ app = create_resolver(topology.RESULTS)
         "keeps its first point and the minimum and maximum of equity and of drawdown, so peaks, troughs and "
         "the maximum drawdown of the range are exact; ask for a narrower range to see more detail."
     ),
-    responses=responses(200, "The curve", 401, 404, 409, 503),
+    responses=responses(200, "The curve", 401, 404, 409, 410, 503),
     tags=["results"],
 )
 @tracer.capture_method
@@ -46,7 +46,7 @@ def get_equity(
 @app.serve(
     routes.GET_TRADES,
     summary="The trades, a page at a time, in exit order",
-    responses=responses(200, "A page of trades and the next page's token", 400, 401, 404, 409, 503),
+    responses=responses(200, "A page of trades and the next page's token", 400, 401, 404, 409, 410, 503),
     tags=["results"],
 )
 @tracer.capture_method

@@ -468,3 +468,31 @@ def test_the_stored_objects_are_gzip_and_npy(stack: LocalStack, api: Api, worker
     assert trades[:6] == b"\x93NUMPY"
     status = api.status(execution_id).body
     assert len(json.dumps(status)) < 8000  # a few KB whatever the job's size
+
+
+def test_an_expired_job_says_so_and_its_results_are_gone(
+    api: Api, stack: LocalStack, worker: EventSourceMapping
+) -> None:
+    execution_id = api.submit().body["execution_id"]
+    worker.poll()
+    assert api.status(execution_id).body["results_url"]
+    # When its expires_at has passed (DynamoDB's TTL deletes the record up to days later)
+    stack.client("dynamodb").update_item(
+        TableName=stack.resources.jobs_table,
+        Key={"execution_id": {"S": execution_id}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 60)}},
+    )
+    # Then the status says expired and hands out no dead link; the result endpoints answer 410
+    body = api.status(execution_id).body
+    assert body["status"] == "SUCCEEDED" and body["expired"] is True
+    assert (body["results_url"], body["report_url"], body["equity_url"], body["trades_url"]) == (None,) * 4
+    assert api.equity(execution_id).status == 410
+    assert api.trades(execution_id).error["type"] == "Gone"
+
+
+def test_stored_results_outlive_the_job_record() -> None:
+    from backtest_service.topology import JOB_TTL_DAYS, RESULTS_BUCKET
+
+    (rule,) = RESULTS_BUCKET.lifecycle
+    assert rule.expiration_days > JOB_TTL_DAYS

@@ -46,6 +46,13 @@ class JobNotReady(ServiceError):
     status = 409
 
 
+class JobExpired(ServiceError):
+    """The job's results are past their expiry (the record lingers until DynamoDB's TTL deletes it)."""
+
+    code = "Gone"
+    status = 410
+
+
 class InvalidNextToken(ServiceError):
     code = "InvalidNextToken"
     status = 400

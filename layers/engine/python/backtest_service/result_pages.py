@@ -23,9 +23,10 @@ import numpy as np
 from backtest_engine.downsample import DEFAULT_POINTS, extremes, window
 from backtest_engine.result import EQUITY_DTYPE, TRADE_DTYPE, curve_points, npy_layout, records_from, trade_rows
 from backtest_service.api_models import EquityResponse, Trade, TradesResponse
-from backtest_service.errors import InvalidNextToken, JobNotReady
+from backtest_service.errors import InvalidNextToken, JobExpired, JobNotReady
 from backtest_service.job_store import JobStore, default_job_store
 from backtest_service.jobs import JobRecord, Status
+from backtest_service.queries import is_expired
 from backtest_service.result_store import Artifact, ResultStore, artifact_key, default_result_store
 
 MAX_POINTS = 10_000
@@ -47,6 +48,8 @@ def default_deps() -> PageDeps:
 
 def _succeeded(execution_id: str, owner: str, deps: PageDeps) -> JobRecord:
     job = deps.jobs.get_for_owner(execution_id, owner)
+    if is_expired(job):
+        raise JobExpired(f"the results of backtest {execution_id} have expired; run it again", field="execution_id")
     if job.status is not Status.SUCCEEDED:
         raise JobNotReady(
             f"backtest {execution_id} is {job.status}; its curve and trades exist once it is SUCCEEDED",

@@ -216,7 +216,10 @@ RESULTS_BUCKET = BucketSpec(
         LifecycleRule(
             id="expire-results",
             prefix=RESULTS_PREFIX,
-            expiration_days=JOB_TTL_DAYS,
+            # A day after the job record's TTL: written after the record, and S3 expires at the next midnight UTC,
+            # so a link the status answer still gives out never points at a deleted object (the status answer
+            # itself says `expired` once the record's expires_at has passed, while DynamoDB's TTL deletion lags).
+            expiration_days=JOB_TTL_DAYS + 1,
             abort_incomplete_upload_days=1,
         ),
     ),
