@@ -19,7 +19,7 @@ from typing import Any, Literal
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
-from backtest_service.topology import JOBS_QUEUE, SERVICE_NAME
+from backtest_service.topology import JOBS_QUEUE, MAX_ACTIVE_JOBS_PER_CALLER, SERVICE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILT_LAYER_DIR = REPO_ROOT / "build" / "layer"
@@ -64,6 +64,8 @@ class StageConfig:
     submit_throttle_rate: float
     submit_throttle_burst: int
     monthly_quota: int
+    # Fairness: jobs one caller may have QUEUED or RUNNING at once (submit answers 429 beyond it).
+    max_active_jobs: int
     # The runner's reserved concurrency; None relies on the event source's maximum concurrency alone
     # (new accounts with a concurrency limit of 10 cannot reserve any).
     runner_reserved_concurrency: int | None
@@ -109,6 +111,18 @@ def _origins(raw: Any, stage: Stage) -> tuple[str, ...]:
     return origins
 
 
+def _positive_int(raw: Any, name: str, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1; got {value}")
+    return value
+
+
 def stage_config(context: Mapping[str, Any]) -> StageConfig:
     """Build the configuration from CDK context values (missing keys take the stage's defaults)."""
     stage = str(context.get("stage") or "dev")
@@ -136,6 +150,11 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
         submit_throttle_rate=10 if prod else 2,
         submit_throttle_burst=20 if prod else 5,
         monthly_quota=500_000 if prod else 50_000,
+        max_active_jobs=_positive_int(
+            context.get("maxActiveJobs"),
+            "maxActiveJobs",
+            2 * MAX_ACTIVE_JOBS_PER_CALLER if prod else MAX_ACTIVE_JOBS_PER_CALLER,
+        ),
         # prod: reserve what the event source may use, so API traffic can never starve the runner.
         runner_reserved_concurrency=JOBS_QUEUE.max_concurrency if prod else None,
     )

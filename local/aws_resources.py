@@ -79,12 +79,17 @@ def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
         "BillingMode": spec.billing_mode,
         "SSESpecification": {"Enabled": True, "SSEType": "KMS"},  # no key given: the AWS-managed one
     }
-    if spec.gsi_name and spec.gsi_partition_key:
-        gsi_schema = [{"AttributeName": spec.gsi_partition_key, "KeyType": "HASH"}]
-        if spec.gsi_sort_key:
-            gsi_schema.append({"AttributeName": spec.gsi_sort_key, "KeyType": "RANGE"})
+    if spec.indexes:
         request["GlobalSecondaryIndexes"] = [
-            {"IndexName": spec.gsi_name, "KeySchema": gsi_schema, "Projection": {"ProjectionType": spec.gsi_projection}}
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    *([{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
+                ],
+                "Projection": {"ProjectionType": index.projection},
+            }
+            for index in spec.indexes
         ]
     try:
         client.create_table(**request)

@@ -84,12 +84,12 @@ class Storage(Construct):
             deletion_protection=config.deletion_protection,
             removal_policy=config.removal_policy,
         )
-        if spec.gsi_name and spec.gsi_partition_key:
+        for index in spec.indexes:
             table.add_global_secondary_index(
-                index_name=spec.gsi_name,
-                partition_key=_attribute(spec.gsi_partition_key),
-                sort_key=_attribute(spec.gsi_sort_key) if spec.gsi_sort_key else None,
-                projection_type=dynamodb.ProjectionType(spec.gsi_projection),
+                index_name=index.name,
+                partition_key=_attribute(index.partition_key),
+                sort_key=_attribute(index.sort_key) if index.sort_key else None,
+                projection_type=dynamodb.ProjectionType(index.projection),
             )
         return table
 

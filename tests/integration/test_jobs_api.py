@@ -496,3 +496,28 @@ def test_stored_results_outlive_the_job_record() -> None:
 
     (rule,) = RESULTS_BUCKET.lifecycle
     assert rule.expiration_days > JOB_TTL_DAYS
+
+
+# ---- fair capacity ---------------------------------------------------------------------------------------
+
+
+def test_a_caller_at_its_limit_gets_429_and_its_next_job_goes_through_once_one_ends(
+    api: Api, stack: LocalStack, worker: EventSourceMapping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backtest_service import settings, submission
+
+    monkeypatch.setenv("MAX_ACTIVE_JOBS", "2")
+    settings.get_settings.cache_clear()
+    submission.default_deps.cache_clear()
+    first, second = (api.submit().body["execution_id"] for _ in range(2))
+    refused = api.submit()
+    assert refused.status == 429, refused.body
+    assert refused.error["type"] == "TooManyRequests" and "2 backtests queued or running" in refused.error["message"]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert api.submit(user="bob").status == 202  # another caller is not held back
+    # When one of alice's jobs ends (cancelled here; a finished run frees its slot the same way)
+    assert api.cancel(first).body["status"] == "CANCELLED"
+    # Then her next job gets through, and she is at her limit again
+    assert api.submit().status == 202
+    assert api.submit().status == 429
+    assert api.status(second).body["status"] == "QUEUED"

@@ -82,6 +82,17 @@ class CodeTooLarge(ServiceError):
     status = 413
 
 
+class TooManyJobs(ServiceError):
+    """The caller already has as many jobs QUEUED or RUNNING as the stage allows (fairness)."""
+
+    code = "TooManyRequests"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class QueueUnavailable(ServiceError):
     code = "QueueUnavailable"
     status = 503

@@ -54,6 +54,7 @@ _ERROR_DESCRIPTIONS = {
     410: "The job's results have expired",
     413: "strategy_code is larger than 64 KiB",
     415: "Content-Type is not application/json",
+    429: "Too many of the caller's jobs are queued or running: retry after Retry-After seconds",
     422: "A field is invalid (names the field)",
     503: "A dependency (queue, table) is unavailable: retry",
 }
