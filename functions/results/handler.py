@@ -1,7 +1,6 @@
 """A finished job's results for a chart and a table: GET .../executions/{id}/equity (downsampled curve) and
 GET .../executions/{id}/trades (a page of trades)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -36,11 +35,26 @@ def get_equity(
     points: Annotated[
         int, Query(ge=8, le=result_pages.MAX_POINTS, description="Most points to return.")
     ] = DEFAULT_POINTS,
-    start: Annotated[datetime | None, Query(description="First time to include (ISO-8601; UTC if naive).")] = None,
-    end: Annotated[datetime | None, Query(description="Last time to include (ISO-8601; UTC if naive).")] = None,
+    start: Annotated[
+        str | None,
+        Query(
+            pattern=result_pages.ISO_MOMENT,
+            description="First time to include: YYYY-MM-DD or an ISO-8601 date and time (UTC if no offset).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(pattern=result_pages.ISO_MOMENT, description="Last time to include, the same way (inclusive)."),
+    ] = None,
 ) -> EquityResponse:
     logger.append_keys(execution_id=execution_id)
-    return result_pages.equity(execution_id, owner=current_caller(app).owner, points=points, start=start, end=end)
+    return result_pages.equity(
+        execution_id,
+        owner=current_caller(app).owner,
+        points=points,
+        start=result_pages.moment(start, "start"),
+        end=result_pages.moment(end, "end"),
+    )
 
 
 @app.serve(

@@ -11,7 +11,6 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hardening-load")]
 
 SUBMISSIONS = 500
 CLIENTS = 16
+# The fairness limit above what one load client has in flight (the limit has its own tests; this one is about
+# losing and duplicating nothing).
+LOCAL_SERVER_ENV = {"MAX_ACTIVE_JOBS": str(SUBMISSIONS)}
 # Tiny backtests: daily bars over one month.
 CODE = """\
 import numpy as np
@@ -63,17 +65,6 @@ def _result_keys(server: LocalServer) -> list[str]:
         .paginate(Bucket=server.stack.resources.results_bucket, Prefix=RESULTS_PREFIX)
     )
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-
-@pytest.fixture(scope="module")
-def local_server() -> Iterator[LocalServer]:
-    """`backtest local` as the plugin's, with a fairness limit above what one load client submits at once (the
-    limit has its own tests; this one is about losing and duplicating nothing)."""
-    from local.stack import LocalStack
-
-    server_stack = LocalStack(server=True, retry_delay_seconds=1, env={"MAX_ACTIVE_JOBS": str(SUBMISSIONS)})
-    with LocalServer(host="127.0.0.1", port=0, workers=2, stack=server_stack, log=lambda _: None) as server:
-        yield server
 
 
 def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(local_server: LocalServer) -> None:

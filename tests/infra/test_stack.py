@@ -22,6 +22,7 @@ from cfnlint.api import ManualArgs, lint
 from backtest_service.routes import ROUTES
 from backtest_service.settings import Settings
 from backtest_service.topology import (
+    ACTIVE_BY_OWNER,
     API_PREFIX,
     FUNCTIONS,
     HANDLER,
@@ -29,6 +30,7 @@ from backtest_service.topology import (
     JOB_TTL_DAYS,
     JOBS_QUEUE,
     JOBS_TABLE,
+    MAX_ACTIVE_JOBS_PER_CALLER,
     METRICS_NAMESPACE,
     RESULTS,
     RESULTS_PREFIX,
@@ -232,6 +234,9 @@ def test_function_specific_settings_come_from_topology(dev: Template) -> None:
     assert runner_env[Env.JOB_TTL_DAYS] == str(JOB_TTL_DAYS)
     status_env = props(dev, function_id(dev, STATUS))["Environment"]["Variables"]
     assert status_env[Env.RESULTS_URL_TTL_SECONDS] == "900"
+    # The fairness limit: topology's default in dev, the stage's own in prod
+    submit_env = props(dev, function_id(dev, SUBMIT))["Environment"]["Variables"]
+    assert submit_env[Env.MAX_ACTIVE_JOBS] == str(MAX_ACTIVE_JOBS_PER_CALLER)
 
 
 def test_runner_is_big_enough_and_consumes_the_queue(dev: Template) -> None:
@@ -438,7 +443,12 @@ def test_jobs_table(synthesized: Synthesized) -> None:
                         {"AttributeName": JOBS_TABLE.gsi_sort_key, "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
-                }
+                },
+                {  # the sparse index of active jobs (the fairness limit counts a caller's)
+                    "IndexName": ACTIVE_BY_OWNER.name,
+                    "KeySchema": [{"AttributeName": ACTIVE_BY_OWNER.partition_key, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
             ],
         },
     )
@@ -484,7 +494,7 @@ def test_results_bucket(dev: Template) -> None:
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert (rule["Prefix"], rule["ExpirationInDays"], rule["Status"]) == (
         RESULTS_PREFIX,
-        JOB_TTL_DAYS,
+        JOB_TTL_DAYS + 1,  # a day after the job records: a link the status gives out never points at nothing
         "Enabled",
     )
     assert "VersioningConfiguration" not in bucket  # results are write-once (see storage.py)
