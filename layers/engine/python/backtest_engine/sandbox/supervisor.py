@@ -200,9 +200,9 @@ class Supervisor:
                     self._detached.discard(pid)
                     self._exits.pop(pid, None)
                     continue
-                future = self._exits.get(pid)
-                if future is not None and not future.done():
-                    future.set_exception(failure)
+                waiting = self._exits.get(pid)
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(failure)
                     self._orphaned.add(pid)
         with contextlib.suppress(OSError):
             control.close()
