@@ -234,7 +234,7 @@ class Api(Construct):
                 rest.deployment_stage,
                 "AwsSolutions-APIG3",
                 "No WAF web ACL in this stage (context waf=false; prod has one by default): callers are "
-                "authenticated and throttled per stage and per route, and a web ACL costs about $6/month plus "
+                "authenticated and throttled per stage and per route, and the web ACL costs about $9/month plus "
                 "per-request fees (docs/DEPLOY.md).",
             )
         acknowledge(
