@@ -190,10 +190,18 @@ def create_bucket(
 
 
 def create_resources(
-    region: str = "us-east-1", *, prefix: str = DEFAULT_PREFIX, allowed_origins: Sequence[str] = ("*",)
+    region: str = "us-east-1",
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    allowed_origins: Sequence[str] = ("*",),
+    job_ttl_days: int = topology.JOB_TTL_DAYS,
 ) -> ResourceNames:
     """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket;
-    `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS)."""
+    `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS);
+    `job_ttl_days`: how long results live (the functions' JOB_TTL_DAYS: job record and objects on one
+    schedule; `backtest local --job-ttl-days`)."""
+    import dataclasses
+
     import boto3
 
     session = boto3.session.Session(region_name=region)
@@ -202,7 +210,16 @@ def create_resources(
         create_table(dynamodb, table_name(spec, prefix), spec)
     queue_url, queue_arn, dlq_url, dlq_arn = create_queues(session.client("sqs"), topology.JOBS_QUEUE, prefix)
     bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
-    create_bucket(session.client("s3"), bucket, topology.RESULTS_BUCKET, region=region, allowed_origins=allowed_origins)
+    results = topology.RESULTS_BUCKET
+    if job_ttl_days != topology.JOB_TTL_DAYS:
+        lifecycle = tuple(
+            dataclasses.replace(rule, expiration_days=job_ttl_days)
+            if rule.expiration_days == topology.JOB_TTL_DAYS
+            else rule
+            for rule in results.lifecycle
+        )
+        results = dataclasses.replace(results, lifecycle=lifecycle)
+    create_bucket(session.client("s3"), bucket, results, region=region, allowed_origins=allowed_origins)
     return ResourceNames(
         region=region,
         jobs_table=table_name(topology.JOBS_TABLE, prefix),

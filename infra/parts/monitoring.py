@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -33,16 +34,24 @@ class Monitoring(Construct):
         api: Api,
         functions: Functions,
         queues: JobQueues,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "AlarmTopic", display_name=f"{config.resource_prefix} alarms", enforce_ssl=True)
-        acknowledge(
-            self.topic,
-            "AwsSolutions-SNS2",
-            "Alarm notifications carry alarm names and metric values only; CloudWatch cannot publish to a "
-            "topic encrypted with the AWS-managed aws/sns key, and a customer-managed key would cost $1 a "
-            "month to protect nothing sensitive. Publishing requires TLS (enforceSSL).",
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{config.resource_prefix} alarms",
+            enforce_ssl=True,
+            master_key=key,  # the customer-managed key with kms=true (its policy lets CloudWatch publish)
         )
+        if key is None:
+            acknowledge(
+                self.topic,
+                "AwsSolutions-SNS2",
+                "Alarm notifications carry alarm names and metric values only; CloudWatch cannot publish to "
+                "a topic encrypted with the AWS-managed aws/sns key, and the customer-managed key (`-c "
+                "kms=true`) costs $1 a month to protect nothing sensitive. Publishing requires TLS (enforceSSL).",
+            )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.alarms: list[cloudwatch.Alarm] = []

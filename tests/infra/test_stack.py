@@ -1,7 +1,8 @@
 """The CDK stack, asserted on its synthesized CloudFormation (one synthesis per session, conftest.py).
 
-Variants: Dev (defaults), Prod (stage=prod, two origins, alarm e-mail), Iam (authMode=iam) and
-ImportedPool (userPoolId of an existing pool).
+Variants: Dev (defaults), Prod (stage=prod, two origins, alarm e-mail), Hardened (prod with kms=true,
+mfa=required, threatProtection=enforced), Iam (authMode=iam) and ImportedPool (userPoolId of an existing
+pool).
 """
 
 from __future__ import annotations
