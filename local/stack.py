@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest_service import topology
+from backtest_service.jobs import STALE_AFTER_SECONDS
 from backtest_service.routes import SUBMIT_BACKTEST, match_route
 from backtest_service.topology import FunctionSpec
 from local import faults
@@ -198,7 +199,14 @@ class LocalStack:
         )
         if self.job_ttl_days != topology.JOB_TTL_DAYS and topology.Env.JOB_TTL_DAYS in environment:
             environment[topology.Env.JOB_TTL_DAYS] = str(self.job_ttl_days)
-        return {**environment, **local, **self.extra_env}
+        return {**environment, **local, **self._short_visibility_env(), **self.extra_env}
+
+    def _short_visibility_env(self) -> dict[str, str]:
+        """With a visibility timeout shorter than AWS's (a crash test's few seconds), a killed runner's job
+        comes back sooner than the default heartbeat staleness: take it as stale after a quarter of the
+        timeout, so the redeliveries that follow (retried every few seconds) find it stale before the last."""
+        stale = self.visibility_timeout_seconds / 4
+        return {topology.Env.STALE_AFTER_SECONDS: f"{stale:g}"} if stale < STALE_AFTER_SECONDS else {}
 
     def stop(self) -> None:
         for pool in self._pools.values():

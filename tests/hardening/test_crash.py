@@ -9,8 +9,10 @@ is killed while the sandbox child runs the strategy; then
 - the sandbox's zygote and child die with it (parent-death signal where `prctl` works; where it does not,
   as on Lambda, the zygote sees its channel close and kills its children: the `lambda_like` test);
 - nothing is left in its TMPDIR (the runner keeps no file: bars travel in a sealed memfd);
-- the job is delivered again once the visibility timeout passed, runs once more and ends exactly once:
-  SUCCEEDED on its second attempt, one result object, nothing left in the queue or the dead-letter queue.
+- the job is delivered again once the visibility timeout passed; the second worker finds it RUNNING with a
+  stale heartbeat and no recorded fault, the mark of a runner its platform killed (out of memory or time),
+  and ends it exactly once: FAILED `RunnerKilled` naming the stage it died in, without running it into the
+  same wall again (issue 12's rule); no result object, nothing left in the queue or the dead-letter queue.
 
 And a terminal's Ctrl-C (SIGINT to the server's process group) lets the running job finish.
 """
@@ -29,7 +31,6 @@ from typing import Any
 import pytest
 
 from backtest_service import topology
-from backtest_service.result_store import result_key
 from local.aws_resources import bucket_name, queue_names, table_name
 from local.embedded_aws import DEFAULT_REGION, fake_session
 from tests.processes import BACKTEST, LAMBDA_LIKE, Process, descendants, running, wait_until_gone
@@ -102,18 +103,21 @@ def test_a_worker_killed_mid_job_is_redelivered_and_the_job_ends_once(aws: str, 
     assert first.matching(rf"job {execution_id}\s+running \(receive 1\)")
     assert not first.matching("SUCCEEDED|FAILED")
 
-    with server("worker-2", aws, tmp_path / "tmp-2") as second:
+    # The second worker is configured as the first (one stack): the same visibility timeout, so the same
+    # heartbeat staleness (half of it: a killed runner's job comes back stale).
+    with server("worker-2", aws, tmp_path / "tmp-2", "--visibility-timeout", str(VISIBILITY_SECONDS)) as second:
         _, url = second.wait_for(r"backtest local: (http://\S+)")
         client = Client(url.group(1), "crash-test")
         # When SQS makes the message visible again, Then the second worker runs it and it ends once.
         job = client.wait(execution_id, timeout=90)
         redelivered, _ = second.wait_for(rf"job {execution_id}\s+running \(receive 2\)", timeout=5)
         assert redelivered - submitted >= VISIBILITY_SECONDS - 0.5  # not before the visibility timeout
-        assert job["status"] == "SUCCEEDED", job
-        assert job["attempts"] == 2
-        second.wait_for(rf"job {execution_id}\s+SUCCEEDED", timeout=5)
+        assert job["status"] == "FAILED", job
+        assert job["error"]["type"] == "RunnerKilled" and "without finishing" in job["error"]["message"], job
+        assert job["attempts"] == 1  # the strategy did not run again
+        second.wait_for(rf"job {execution_id}\s+FAILED", timeout=5)
         assert len(second.matching(rf"job {execution_id}\s+(SUCCEEDED|FAILED)")) == 1
-        assert_one_result_and_empty_queues(aws, execution_id)
+        assert_results_and_empty_queues(aws, execution_id, [])
         survivors = list(descendants(second.pid))
     # A clean stop (SIGTERM) ends the second worker's sandbox too, and leaves no file either.
     assert second.popen.returncode == 0, second.output()
@@ -180,12 +184,12 @@ def test_ctrl_c_lets_the_running_job_finish(aws: str, tmp_path: Path) -> None:
     assert item["status"] == {"S": "SUCCEEDED"}
 
 
-def assert_one_result_and_empty_queues(endpoint: str, execution_id: str) -> None:
+def assert_results_and_empty_queues(endpoint: str, execution_id: str, keys: list[str]) -> None:
     session = fake_session(DEFAULT_REGION)
     s3 = session.client("s3", endpoint_url=endpoint)
     bucket = bucket_name(topology.RESULTS_BUCKET, DEFAULT_REGION)
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{topology.RESULTS_PREFIX}{execution_id}")
-    assert [obj["Key"] for obj in listed.get("Contents", [])] == [result_key(execution_id)]
+    assert sorted(obj["Key"] for obj in listed.get("Contents", [])) == keys
     sqs = session.client("sqs", endpoint_url=endpoint)
     for name in queue_names(topology.JOBS_QUEUE):
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]

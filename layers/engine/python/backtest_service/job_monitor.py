@@ -64,12 +64,14 @@ class JobMonitor:
         *,
         clock: Callable[[], float] = time.monotonic,
         poll_seconds: float = CANCEL_POLL_SECONDS,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self._jobs = jobs
         self._execution_id = execution_id
         self._attempt = attempt
         self._clock = clock
         self._poll = poll_seconds
+        self._heartbeat = heartbeat_seconds
         self._lock = threading.Lock()
         self._stage = Stage.DATA
         self._bars = (0, 0)
@@ -123,7 +125,7 @@ class JobMonitor:
         with self._lock:
             state = (self._stage, self._bars)
         since = now - self._last_write
-        if (state != self._written and since >= PROGRESS_INTERVAL_SECONDS) or since >= HEARTBEAT_SECONDS:
+        if (state != self._written and since >= PROGRESS_INTERVAL_SECONDS) or since >= self._heartbeat:
             stage, (done, total) = state
             self._last_write = now
             self.writes += 1

@@ -113,10 +113,12 @@ class JobStore:
         client: DynamoDBClient | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
+        stale_after_seconds: float = STALE_AFTER_SECONDS,
     ) -> None:
         self.table_name = table_name
         self._client = client
         self._clock = clock
+        self.stale_after_seconds = stale_after_seconds
 
     @property
     def client(self) -> DynamoDBClient:
@@ -192,9 +194,9 @@ class JobStore:
         raise JobBusy(execution_id) from None
 
     def is_stale(self, job: JobRecord) -> bool:
-        """True when the job's runner has not written a heartbeat for `STALE_AFTER_SECONDS`."""
+        """True when the job's runner has not written a heartbeat for `stale_after_seconds`."""
         beat = job.heartbeat_at or job.started_at or job.updated_at or job.created_at
-        return (self._clock() - parse_iso(beat)).total_seconds() > STALE_AFTER_SECONDS
+        return (self._clock() - parse_iso(beat)).total_seconds() > self.stale_after_seconds
 
     def record_retry(self, execution_id: str, attempt: int) -> bool:
         """Note that `attempt` ended with an infrastructure fault the runner saw (so SQS's redelivery runs
@@ -387,7 +389,7 @@ class JobStore:
         CANCELLED here. A terminal job is left as it is. `JobNotFound` for an unknown or foreign id."""
         job = self.get_for_owner(execution_id, owner)
         now = iso(self._clock())
-        stale = iso(self._clock() - timedelta(seconds=STALE_AFTER_SECONDS))
+        stale = iso(self._clock() - timedelta(seconds=self.stale_after_seconds))
         steps: list[tuple[str, str, dict[str, Any]]] = [
             (
                 "SET #s = :cancelled, finished_at = :now, updated_at = :now, cancel_requested_at = :now, #e = :error "
@@ -614,7 +616,8 @@ def decode_next_token(token: str, owner: str) -> dict[str, Any]:
 @cache
 def default_job_store() -> JobStore:
     """The store of this container's jobs table (from settings)."""
-    return JobStore(get_settings().jobs_table)
+    settings = get_settings()
+    return JobStore(settings.jobs_table, stale_after_seconds=settings.stale_after_seconds)
 
 
 def reset_for_replay(execution_id: str, *, allow_running: bool = False) -> JobRecord:

@@ -4,18 +4,21 @@ For each jobs-queue message:
 
 1. `start` (conditional): QUEUED → RUNNING, attempts + 1, or RUNNING → RUNNING when the previous attempt
    recorded an infrastructure fault. Skipped, the message succeeding with nothing written: a job already
-   SUCCEEDED, FAILED or CANCELLED (a duplicate, or a replay of a finished job), and a job another runner is
-   alive on (fresh heartbeat: a duplicate delivery). A job still RUNNING whose runner vanished without
-   recording a fault was killed by Lambda (timeout, out of memory: no Python runs to say so): it ends
-   FAILED `RunnerKilled` naming the stage it died in, because running it again would hit the same wall. A
-   message whose job does not exist (expired, deleted) is dropped with a warning.
+   SUCCEEDED, FAILED or CANCELLED (a duplicate, or a replay of a finished job). A job another runner is
+   alive on (fresh heartbeat: a duplicate delivery) is left alone and its message retried later. A job still
+   RUNNING whose runner vanished without recording a fault was killed by Lambda (timeout, out of memory: no
+   Python runs to say so): it ends FAILED `RunnerKilled` naming the stage it died in, because running it
+   again would hit the same wall. A message whose job does not exist (expired, deleted) is dropped with a
+   warning.
 2. The engine runs the stored request in the sandbox with the settings' CPU and memory limits, under a
    `JobMonitor`: progress and heartbeat to the job (at most one write every 2 s), and the caller's cancel
    request in (looked for twice a second), which kills the strategy's child: the job ends CANCELLED.
    A `StrategyFault` or `UserInputError` ends the job FAILED with `{type, message, line}`; the message
    succeeds (running the same code again fails the same way).
-3. The artifacts go to S3 at keys made from the execution id only (a rerun overwrites them): the full
-   result JSON, the curve and trade records the API pages through, the HTML report. THEN the job becomes
+3. The artifacts go to S3 at keys made from the execution id only (a rerun overwrites them): the curve and
+   trade records the API pages through, the HTML report, the full result JSON, and last the summary, the
+   run's commit point (written once: a later attempt finding it commits that result instead of running
+   again). THEN the job becomes
    SUCCEEDED with the summary, on condition that it is still RUNNING (so never over a terminal status).
    If it is not (cancelled or deleted meanwhile), the artifacts are removed again.
    A crash between the two leaves the job RUNNING; the redelivery runs it again into the same objects.
@@ -53,7 +56,14 @@ from backtest_service.errors import JobAlreadyTerminal, JobBusy, JobNotFound, Ru
 from backtest_service.job_monitor import JobMonitor
 from backtest_service.job_queue import decode_message
 from backtest_service.job_store import JobStore, default_job_store
-from backtest_service.jobs import INFRASTRUCTURE_ERROR, RUNNER_KILLED, JobRecord, JobSummaryUpdate, Stage
+from backtest_service.jobs import (
+    HEARTBEAT_SECONDS,
+    INFRASTRUCTURE_ERROR,
+    RUNNER_KILLED,
+    JobRecord,
+    JobSummaryUpdate,
+    Stage,
+)
 from backtest_service.observability import MetricUnit, count_failure, logger, metrics, tracer
 from backtest_service.result_store import Artifact, ResultStore, default_result_store
 from backtest_service.settings import Settings, get_settings
@@ -154,6 +164,12 @@ def handle_message(body: str, *, receive_count: int, deps: RunnerDeps | None = N
     logger.append_keys(execution_id=execution_id, receive_count=receive_count)
     try:
         return run_job(execution_id, deps)
+    except JobBusy:
+        # Another runner is alive on the job (its heartbeat is fresh): a duplicate delivery, or a redelivery
+        # that came back before a killed runner's heartbeat went stale. Not a fault, nothing is recorded: the
+        # message comes back later, when the job is finished (skipped then) or its runner proven gone.
+        logger.info("another runner is alive on this job; the message comes back later")
+        raise
     except Exception as exc:
         if receive_count >= deps.settings.max_receive_count:
             if record_dead_letter(execution_id, exc, receive_count, deps):
@@ -175,9 +191,6 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
     except JobAlreadyTerminal as done:
         logger.info("job already finished; skipping the message", extra={"status": done.job_status})
         return Outcome.SKIPPED
-    except JobBusy:
-        logger.info("another runner is alive on this job (a duplicate delivery); skipping the message")
-        return Outcome.SKIPPED
     except RunnerVanished as gone:
         return _fail_killed(gone.job, deps)
     except JobNotFound:
@@ -185,7 +198,8 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
         return Outcome.MISSING
     logger.info("job started", extra={"attempts": job.attempts})
     try:
-        with JobMonitor(deps.jobs, execution_id, job.attempts) as monitor:
+        beat = min(HEARTBEAT_SECONDS, deps.settings.stale_after_seconds / 3)
+        with JobMonitor(deps.jobs, execution_id, job.attempts, heartbeat_seconds=beat) as monitor:
             return _run(job, monitor, deps)
     except Exception:
         try:  # so that the redelivery runs the job again instead of taking this runner for killed

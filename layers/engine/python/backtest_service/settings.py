@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backtest_engine import __version__ as ENGINE_VERSION
 from backtest_engine.catalog import MAX_BARS
 from backtest_service import topology
+from backtest_service.jobs import STALE_AFTER_SECONDS
 from backtest_service.topology import Env
 
 
@@ -49,6 +50,11 @@ class Settings(BaseModel):
         int, Field(validation_alias=Env.RESULTS_URL_TTL_SECONDS, ge=1, le=7 * 24 * 3600)
     ] = topology.RESULTS_URL_TTL_SECONDS
     max_bars: Annotated[int, Field(validation_alias=Env.MAX_BARS, ge=2)] = MAX_BARS
+    # A RUNNING job whose heartbeat is older than this has lost its runner (it must stay well under the queue's
+    # visibility timeout, so a redelivery after a kill finds it stale; the runner beats three times as often).
+    stale_after_seconds: Annotated[float, Field(validation_alias=Env.STALE_AFTER_SECONDS, gt=0, le=3600)] = (
+        STALE_AFTER_SECONDS
+    )
     max_active_jobs: Annotated[int, Field(validation_alias=Env.MAX_ACTIVE_JOBS, ge=1, le=100_000)] = (
         topology.MAX_ACTIVE_JOBS_PER_CALLER
     )
