@@ -1,4 +1,4 @@
-"""The `backtest` command: run, demo, local, replay."""
+"""The `backtest` command: run, demo, local, replay; submit, status, results, list, cancel (local/remote/)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
     "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
+    # The API of any deployment (--api-url, --stack-name; default backtest local) through backtest_client.
+    "submit": ("local.remote.submit", "submit a strategy file to a deployment (or backtest local); --wait follows it"),
+    "status": ("local.remote.status", "show a job of a deployment: status, progress, error or metrics"),
+    "results": ("local.remote.results", "download a job's full result (and report) from a deployment"),
+    "list": ("local.remote.listing", "list your jobs on a deployment, newest first"),
+    "cancel": ("local.remote.cancel", "cancel a job on a deployment"),
 }
 
 

@@ -69,7 +69,7 @@ class BacktestServiceError(Exception):
         self.body = body
 
     def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line is not None else ""
+        where = f" (line {self.line})" if self.line is not None and f"line {self.line}" not in self.message else ""
         status = f"{self.status} " if self.status is not None else ""
         request = f" [request id {self.request_id}]" if self.request_id else ""
         return f"{status}{self.type}{where}: {self.message}{request}"
