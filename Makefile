@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install install-local lock lock-check demo test lint unit integration infra e2e bench fuzz layer synth \
-	cdk-lint deploy-check deploy clean
+	cdk-lint deploy-check deploy clean clients
 
 help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
@@ -30,6 +30,7 @@ help:
 	@echo "             - layer, synth (cdk-nag), cfn-lint, then cdk deploy with the pinned CDK CLI"
 	@echo "             (make deploy-check ...: all of it but the deploy, offline)"
 	@echo "make lock    - re-resolve uv.lock after editing the dependencies in pyproject.toml"
+	@echo "make clients - regenerate the clients' types (Python models, TypeScript) from openapi.json"
 
 # uv itself, pinned, in its own venv (python3 -m venv + pip is all a fresh machine needs). The stamp names
 # the version, so a bump of UV_VERSION reinstalls it.
@@ -64,7 +65,7 @@ demo: install-local
 lint: install lock-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools tests bench
+	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools tests bench clients
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup tests
@@ -102,9 +103,15 @@ synth: install
 cdk-lint: synth
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 
-# The pinned CDK CLI (package-lock.json).
+# The pinned CDK CLI and openapi-typescript (package-lock.json).
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# The clients' generated types after openapi.json changed (python -m tools.openapi --write): the Python
+# client's models (datamodel-code-generator, uv.lock) and the frontend's TypeScript types (openapi-typescript,
+# package-lock.json); tests/client/test_generated.py fails while they are stale.
+clients: install node_modules/.package-lock.json
+	$(PY) clients/generate.py --write
 
 # One deploy: `make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=…] [AUTH_MODE=iam]`.
 # deploy-check does everything but the deploy, offline: the locked venv and CDK CLI, the layer, the CDK

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Callable
@@ -125,3 +126,18 @@ def test_errors_name_what_to_fix(backtest: Backtest, strategy: Path, tmp_path: P
 
     status, _, err = backtest("status", "no-such-job")
     assert status == 1 and "404 NotFound" in err
+
+
+def test_the_seed_flow_example(local_server: LocalServer, user: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "client" / "seed_flow.py"
+    spec = importlib.util.spec_from_file_location("seed_flow", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    status = example.main(["--api-url", local_server.url, "--user", user])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.startswith("backtest-service ") and ": ok\n" in out
+    assert "total_return_percent" in out and "final_capital" in out and "bars" in out
