@@ -198,10 +198,15 @@ def test_links_keep_the_stage_of_a_deployed_rest_api(api: Api, stack: LocalStack
 
 
 def test_wait_answers_the_finished_job_in_the_seed_shape(api: Api, worker: EventSourceMapping) -> None:
-    timer = threading.Timer(0.3, worker.poll)
-    timer.start()
+    def deliver_once() -> None:  # a runner beside the API: takes the message as soon as it is there
+        deadline = time.monotonic() + 20
+        while worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    runner_thread = threading.Thread(target=deliver_once, daemon=True)
+    runner_thread.start()
     res = api.call("POST", "/api/backtest/run", body={"strategy_code": SMA_CROSS, **_small()}, query={"wait": "20"})
-    timer.join()
+    runner_thread.join(30)
     assert res.status == 200, res.body
     body = res.body
     assert body["success"] is True and body["status"] == "SUCCEEDED"

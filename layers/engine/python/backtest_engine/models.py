@@ -27,6 +27,18 @@ MAX_CODE_BYTES = 64 * 1024
 MAX_PARAMETERS = 64
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
+# The strategy the API document shows as its example (tests run it): an SMA crossover, vectorized.
+EXAMPLE_STRATEGY = """\
+import numpy as np
+import talib
+
+
+def generate_signals(data, params):
+    fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))
+    slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))
+    return np.where(fast > slow, 1.0, 0.0)
+"""
+
 Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 ParamValue = bool | int | float | str
 
@@ -44,7 +56,8 @@ class BacktestRequest(BaseModel):
     strategy_code: Annotated[
         str,
         Field(
-            description="Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar)."
+            description="Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).",
+            examples=[EXAMPLE_STRATEGY],
         ),
     ]
     symbol: Annotated[str, Field(description="One of the symbols listed by /market-data/symbols.")] = "AAPL"
@@ -64,7 +77,10 @@ class BacktestRequest(BaseModel):
     )
     parameters: Annotated[
         dict[str, ParamValue],
-        Field(description="Strategy parameters (name → number, string or bool), read as params / ctx.params."),
+        Field(
+            description="Strategy parameters (name → number, string or bool), read as params / ctx.params.",
+            examples=[{"fast": 10, "slow": 30}],
+        ),
     ] = Field(default_factory=dict)
     name: Annotated[str | None, Field(max_length=200, description="A label for the run.")] = None
 

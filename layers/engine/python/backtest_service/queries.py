@@ -12,7 +12,7 @@ from backtest_service.api_models import JobError, JobList, JobStatus, JobSummary
 from backtest_service.job_store import HEADLINE_METRICS, JobStore, ListFilters, default_job_store
 from backtest_service.jobs import JobRecord, Stage, Status
 from backtest_service.observability import MetricUnit, logger, metrics
-from backtest_service.result_store import HTML, ResultStore, default_result_store
+from backtest_service.result_store import ResultStore, default_result_store
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -49,7 +49,7 @@ def job_status(record: JobRecord, *, base_url: str, deps: QueryDeps) -> JobStatu
             equity_url=routes.GET_EQUITY.url(base_url, execution_id=execution_id),
             trades_url=routes.GET_TRADES.url(base_url, execution_id=execution_id),
             results_url=deps.results.presigned_url(record.result_key),
-            report_url=deps.results.presigned_url(record.report_key, HTML) if record.report_key else None,
+            report_url=deps.results.presigned_url(record.report_key) if record.report_key else None,
             results_url_expires_in=deps.results.url_ttl_seconds,
         )
     shown = record.model_dump(include=set(JobStatus.model_fields) - {"error", "progress"})

@@ -1,6 +1,6 @@
 """Full results in S3 at `RESULTS_PREFIX + execution_id + ".json"`, gzip-compressed, and beside it (the
 `Artifact`s) the equity curve and the trades as `.npy` records (for the API's curve and trade pages) and
-the HTML report.
+the HTML report (`put_report`, gzip-compressed too).
 
 The keys depend only on the execution id, so a redelivered or replayed run overwrites the same
 objects instead of adding a second set. Callers fetch results through a presigned GET URL: API
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 NPY = "application/octet-stream"
+HTML = "text/html; charset=utf-8"
 
 
 class Artifact(StrEnum):
@@ -37,6 +38,7 @@ class Artifact(StrEnum):
     EQUITY = ".equity.npy"  # backtest_engine.result.EQUITY_DTYPE records, one per bar
     TRADES = ".trades.npy"  # backtest_engine.result.TRADE_DTYPE records, one per trade
     REPORT = ".report.html"  # the self-contained HTML report (gzip)
+    SUMMARY = ".summary.json"  # what the job record gets when it SUCCEEDS (jobs.JobSummaryUpdate), written last
 
 
 def artifact_key(execution_id: str, kind: Artifact) -> str:
@@ -54,7 +56,16 @@ def result_key(execution_id: str) -> str:
 
 # An S3 multipart part is at least 5 MiB (but the last); records are sent in parts of about this size.
 PART_BYTES = 16 << 20
-HTML = "text/html; charset=utf-8"
+
+
+def report_key(execution_id: str) -> str:
+    """The HTML report's key: beside the result, under the same prefix (so the same permissions and the
+    same expiry)."""
+    return artifact_key(execution_id, Artifact.REPORT)
+
+
+# What a presigned link says it serves, by the key's suffix (the object's own Content-Type is the same).
+_CONTENT_TYPES = {".json": "application/json", ".html": HTML, ".npy": NPY}
 
 
 class ResultStore:
@@ -158,6 +169,27 @@ class ResultStore:
             Delete={"Objects": [{"Key": key} for key in artifact_keys(execution_id)], "Quiet": True},
         )
 
+    def put_summary(self, execution_id: str, summary: dict[str, Any]) -> str:
+        """The job's summary, the last object a run writes: its presence says the run stored everything."""
+        key = artifact_key(execution_id, Artifact.SUMMARY)
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(summary, separators=(",", ":")).encode(),
+            ContentType="application/json",
+            Metadata={"execution-id": execution_id},
+        )
+        return key
+
+    def get_summary(self, execution_id: str) -> dict[str, Any] | None:
+        """The stored summary of a run that stored everything, or None when there is none."""
+        try:
+            body = self.get_bytes(artifact_key(execution_id, Artifact.SUMMARY))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        data: dict[str, Any] = json.loads(body)
+        return data
+
     def get(self, key: str) -> dict[str, Any]:
         out = self.client.get_object(Bucket=self.bucket, Key=key)
         body = out["Body"].read()
@@ -166,8 +198,10 @@ class ResultStore:
         data: dict[str, Any] = json.loads(body)
         return data
 
-    def presigned_url(self, key: str, content_type: str = "application/json") -> str:
-        """A GET URL valid for `url_ttl_seconds` (signing is local: no call to S3)."""
+    def presigned_url(self, key: str) -> str:
+        """A GET URL valid for `url_ttl_seconds` (signing is local: no call to S3), serving the content type
+        of the key's suffix."""
+        content_type = _CONTENT_TYPES[key[key.rindex(".") :]]
         return self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": key, "ResponseContentType": content_type},

@@ -156,7 +156,8 @@ def handle_message(body: str, *, receive_count: int, deps: RunnerDeps | None = N
         return run_job(execution_id, deps)
     except Exception as exc:
         if receive_count >= deps.settings.max_receive_count:
-            record_dead_letter(execution_id, exc, receive_count, deps)
+            if record_dead_letter(execution_id, exc, receive_count, deps):
+                return Outcome.SUCCEEDED  # everything was stored: the message is done, nothing to replay
         else:
             logger.warning(
                 "infrastructure fault; SQS will redeliver",
@@ -222,18 +223,19 @@ def _run(job: JobRecord, monitor: JobMonitor, deps: RunnerDeps) -> Outcome:
     monitor.report_now()
     result = run.result
     t = time.perf_counter()
-    key = store_artifacts(execution_id, run, deps.results)
+    key, report = store_artifacts(execution_id, run, deps.results)
     store_ms = (time.perf_counter() - t) * 1000.0
     summary = JobSummaryUpdate(
         performance_metrics=result.performance_metrics,
         trade_summary=result.trade_summary.model_dump(mode="json"),
         market_data_stats=result.market_data_stats.model_dump(mode="json"),
         result_key=key,
-        report_key=None,
+        report_key=report,
         timings={**result.timings, "run_ms": round(run_ms, 3), "store_ms": round(store_ms, 3)},
         engine_version=result.engine_version,
         data_fingerprint=result.data_fingerprint,
     )
+    deps.results.put_summary(execution_id, summary.model_dump(mode="json"))
     if not deps.jobs.mark_succeeded(execution_id, summary):
         current = deps.jobs.get(execution_id)
         if current is None or current.status.value == "CANCELLED":
@@ -249,12 +251,29 @@ def _run(job: JobRecord, monitor: JobMonitor, deps: RunnerDeps) -> Outcome:
     return Outcome.SUCCEEDED
 
 
-def store_artifacts(execution_id: str, run: EngineRun, results: ResultStore) -> str:
-    """Write the job's objects (the full result last: its key is what the job record points at)."""
+def store_artifacts(execution_id: str, run: EngineRun, results: ResultStore) -> tuple[str, str | None]:
+    """Write the job's objects: the curve and trade records, the report, then the full result (its key is what
+    the job record points at); (result key, report key or None when the report could not be built)."""
     result = run.result
     results.put_records(execution_id, Artifact.EQUITY, npy_chunks(result.equity_curve, EQUITY_DTYPE))
     results.put_records(execution_id, Artifact.TRADES, npy_chunks(result.trades, TRADE_DTYPE))
-    return results.put(execution_id, iter_json(result))
+    report = _store_report(execution_id, run, results)
+    return results.put(execution_id, iter_json(result)), report
+
+
+def _store_report(execution_id: str, run: EngineRun, results: ResultStore) -> str | None:
+    """The HTML report, imported only here (the runner's cold start never loads it). A report that cannot be
+    built is a bug to fix, not a reason to fail a backtest that ran: logged, counted, and the job succeeds
+    without a report_url. A failure to store it is an infrastructure fault like any other (retried)."""
+    from backtest_engine.report import build_report
+
+    try:
+        html = build_report(run.result, run.bars)
+    except Exception:
+        logger.exception("the report could not be built; the job succeeds without one")
+        metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=1)
+        return None
+    return results.put_report(execution_id, html)
 
 
 def _finish_cancelled(execution_id: str, deps: RunnerDeps) -> Outcome:
@@ -288,8 +307,22 @@ def _fail_killed(job: JobRecord, deps: RunnerDeps) -> Outcome:
     return Outcome.SKIPPED
 
 
-def record_dead_letter(execution_id: str, exc: Exception, receive_count: int, deps: RunnerDeps) -> None:
-    """Mark the job FAILED before its message goes to the DLQ (best effort: the raise follows anyway)."""
+def record_dead_letter(execution_id: str, exc: Exception, receive_count: int, deps: RunnerDeps) -> bool:
+    """Mark the job FAILED before its message goes to the DLQ (best effort: the raise follows anyway) — unless
+    a run stored everything (its summary object exists) and only the status write failed: then the job's
+    state follows its result and it is marked SUCCEEDED from that summary."""
+    try:
+        stored = deps.results.get_summary(execution_id)
+    except Exception:
+        stored = None
+    if stored is not None:
+        try:
+            if deps.jobs.mark_succeeded(execution_id, JobSummaryUpdate.model_validate(stored)):
+                logger.warning("the last receive failed after the result was stored: the job is SUCCEEDED from it")
+                metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
+                return True
+        except Exception:
+            logger.exception("could not mark the job SUCCEEDED from its stored summary")
     logger.error(
         "infrastructure fault on the last receive; the message goes to the DLQ",
         extra={"error": f"{type(exc).__name__}: {exc}"[:500]},
@@ -306,3 +339,9 @@ def record_dead_letter(execution_id: str, exc: Exception, receive_count: int, de
             count_failure(INFRASTRUCTURE_ERROR)
     except Exception:
         logger.exception("could not record the failure on the job; it stays as it was")
+        return False
+    try:  # what the failed attempts stored before the fault (a replay writes them again)
+        deps.results.delete_all(execution_id)
+    except Exception:
+        logger.warning("could not remove the partial objects; the bucket's lifecycle rule expires them")
+    return False
