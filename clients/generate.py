@@ -32,7 +32,8 @@ WRITE = "python clients/generate.py --write"
 PYTHON_HEADER = (
     "# Generated from openapi.json by clients/generate.py (datamodel-code-generator): do not edit.\n"
     f"# After the API changed: python -m tools.openapi --write && {WRITE}\n"
-    "# mypy: disable-error-code=assignment"  # the schema's date defaults are strings ("2024-01-01")
+    "# mypy: disable-error-code=assignment\n"  # the schema's date defaults are strings ("2024-01-01")
+    "# ruff: noqa: E501"  # the schema's examples (a strategy's code) are long string literals
 )
 DATAMODEL_CODEGEN_OPTIONS = (
     "--input-file-type=openapi",

@@ -437,6 +437,14 @@ export interface components {
             /**
              * Strategy Code
              * @description Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).
+             * @example import numpy as np
+             *     import talib
+             *
+             *
+             *     def generate_signals(data, params):
+             *         fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))
+             *         slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))
+             *         return np.where(fast > slow, 1.0, 0.0)
              */
             strategy_code: string;
             /**
@@ -487,6 +495,10 @@ export interface components {
             /**
              * Parameters
              * @description Strategy parameters (name → number, string or bool), read as params / ctx.params.
+             * @example {
+             *       "fast": 10,
+             *       "slow": 30
+             *     }
              */
             parameters?: {
                 [key: string]: boolean | number | string;
@@ -992,6 +1004,86 @@ export interface components {
             minutes: number;
             /** Description */
             description: string;
+        };
+        /** EquityCurveDocument */
+        EquityCurveDocument: {
+            /** Time */
+            time: string[];
+            /** Equity */
+            equity: number[];
+            /** Drawdown Pct */
+            drawdown_pct: number[];
+        };
+        /**
+         * TradeColumnsDocument
+         * @description Every trade, as columns of equal length (index i of each column is trade i, in exit order).
+         */
+        TradeColumnsDocument: {
+            /** Entry Time */
+            entry_time: string[];
+            /** Exit Time */
+            exit_time: string[];
+            /** Entry Bar */
+            entry_bar: number[];
+            /** Exit Bar */
+            exit_bar: number[];
+            /** Side */
+            side: ("long" | "short")[];
+            /** Size */
+            size: number[];
+            /** Entry Price */
+            entry_price: number[];
+            /** Exit Price */
+            exit_price: number[];
+            /** Pnl */
+            pnl: number[];
+            /** Return Pct */
+            return_pct: number[];
+            /** Commission */
+            commission: number[];
+            /** Exit Reason */
+            exit_reason: ("signal" | "stop_loss" | "take_profit" | "end_of_data")[];
+            /** Bars Held */
+            bars_held: number[];
+        };
+        /**
+         * BacktestResultDocument
+         * @description The full result behind `results_url` (gzip-encoded JSON), as `backtest run --json` prints it.
+         */
+        BacktestResultDocument: {
+            /** Request */
+            request: {
+                [key: string]: unknown;
+            };
+            /**
+             * Style
+             * @enum {string}
+             */
+            style: "vectorized" | "event";
+            /** Performance Metrics */
+            performance_metrics: {
+                [key: string]: number | null;
+            };
+            /** Metric Notes */
+            metric_notes: {
+                [key: string]: string;
+            };
+            /** Periods Per Year */
+            periods_per_year: number;
+            trade_summary: components["schemas"]["TradeSummary"];
+            market_data_stats: components["schemas"]["MarketDataStats"];
+            trades: components["schemas"]["TradeColumnsDocument"];
+            equity_curve: components["schemas"]["EquityCurveDocument"];
+            /** Logs */
+            logs: string[];
+            /** Engine Version */
+            engine_version: string;
+            /** Data Fingerprint */
+            data_fingerprint: string;
+            /** Timings */
+            timings: {
+                [key: string]: number;
+            };
         };
     };
     responses: never;

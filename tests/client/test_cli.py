@@ -80,11 +80,13 @@ def test_submit_wait_status_list_and_results(backtest: Backtest, strategy: Path,
     assert [json.loads(line)["execution_id"] for line in out.splitlines()] == [first_id]
 
     saved = tmp_path / "result.json"
-    status, out, err = backtest("results", first_id, "--out", str(saved))
+    report = tmp_path / "report.html"
+    status, out, err = backtest("results", first_id, "--out", str(saved), "--report", str(report))
     assert status == 0, err
     document = json.loads(saved.read_text("utf-8"))
     assert document["request"]["symbol"] == "MSFT"
-    assert f"wrote {saved}" in err
+    assert f"wrote {saved}" in err and f"wrote {report}" in err
+    assert report.read_bytes().lstrip().lower().startswith(b"<!doctype html")
 
 
 def test_cancel_a_running_job(backtest: Backtest, tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from backtest_client import (
     AsyncBacktestClient,
     BacktestClient,
     LocalUser,
-    NoReport,
     NotFound,
     NotReady,
     PayloadTooLarge,
@@ -74,13 +73,10 @@ def test_a_job_from_submit_to_its_trades(make_client: MakeClient, tmp_path: Path
     download = next(r for r in recorder.requests if str(r.url).startswith(str(job.results_url).split("?")[0]))
     assert "X-Local-User" not in download.headers and "Authorization" not in download.headers
 
-    # The report when the deployment writes one; a clear error when it does not
-    if job.report_url:
-        saved = client.report(job.execution_id, tmp_path / "report.html")
-        assert saved.read_bytes().lstrip().lower().startswith(b"<!doctype html")
-    else:
-        with pytest.raises(NoReport, match="no report_url"):
-            client.report(job.execution_id, tmp_path / "report.html")
+    # The HTML report, from report_url (presigned too)
+    assert job.report_url
+    saved = client.report(job.execution_id, tmp_path / "report.html")
+    assert saved.read_bytes().lstrip().lower().startswith(b"<!doctype html")
 
     # Every trade, a page of 2 at a time, equal to the result's columns
     trades = list(client.trades(job.execution_id, page_size=2))

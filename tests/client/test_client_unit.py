@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -22,6 +23,7 @@ from backtest_client import (
     ConnectionFailed,
     IamAuth,
     LocalUser,
+    NoReport,
     NotReady,
     RateLimited,
     RetryPolicy,
@@ -247,6 +249,15 @@ def test_presigned_links_are_fetched_without_the_callers_credentials() -> None:
     assert seen[0].headers["Authorization"] == "id-token"
     assert str(seen[1].url) == link
     assert "Authorization" not in seen[1].headers
+
+
+def test_a_job_without_a_report_says_why(tmp_path: Path) -> None:
+    client, _ = client_with(httpx.Response(200, json=job("RUNNING")), httpx.Response(200, json=job("SUCCEEDED")))
+    with pytest.raises(NoReport, match="no report_url: it is not SUCCEEDED"):
+        client.report("job-1", tmp_path / "r.html")
+    with pytest.raises(NoReport, match="this deployment writes no report"):
+        client.report("job-1", tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_an_expired_link_says_so() -> None:

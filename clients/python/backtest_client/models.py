@@ -1,11 +1,12 @@
 # Generated from openapi.json by clients/generate.py (datamodel-code-generator): do not edit.
 # After the API changed: python -m tools.openapi --write && python clients/generate.py --write
 # mypy: disable-error-code=assignment
+# ruff: noqa: E501
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -131,7 +132,15 @@ class SubmitRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    strategy_code: Annotated[str, Field(title="Strategy Code")]
+    strategy_code: Annotated[
+        str,
+        Field(
+            examples=[
+                'import numpy as np\nimport talib\n\n\ndef generate_signals(data, params):\n    fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))\n    slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))\n    return np.where(fast > slow, 1.0, 0.0)\n'
+            ],
+            title="Strategy Code",
+        ),
+    ]
     """
     Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).
     """
@@ -163,7 +172,10 @@ class SubmitRequest(BaseModel):
     """
     Fraction the fill price moves against the trader.
     """
-    parameters: Annotated[dict[str, bool | int | float | str] | None, Field(title="Parameters")] = None
+    parameters: Annotated[
+        dict[str, bool | int | float | str] | None,
+        Field(examples=[{"fast": 10, "slow": 30}], title="Parameters"),
+    ] = None
     """
     Strategy parameters (name → number, string or bool), read as params / ctx.params.
     """
@@ -393,6 +405,35 @@ class TimeframeInfo(BaseModel):
     description: Annotated[str, Field(title="Description")]
 
 
+class EquityCurveDocument(BaseModel):
+    time: Annotated[list[str], Field(title="Time")]
+    equity: Annotated[list[float], Field(title="Equity")]
+    drawdown_pct: Annotated[list[float], Field(title="Drawdown Pct")]
+
+
+class TradeColumnsDocument(BaseModel):
+    """
+    Every trade, as columns of equal length (index i of each column is trade i, in exit order).
+    """
+
+    entry_time: Annotated[list[str], Field(title="Entry Time")]
+    exit_time: Annotated[list[str], Field(title="Exit Time")]
+    entry_bar: Annotated[list[int], Field(title="Entry Bar")]
+    exit_bar: Annotated[list[int], Field(title="Exit Bar")]
+    side: Annotated[list[Literal["long", "short"]], Field(title="Side")]
+    size: Annotated[list[float], Field(title="Size")]
+    entry_price: Annotated[list[float], Field(title="Entry Price")]
+    exit_price: Annotated[list[float], Field(title="Exit Price")]
+    pnl: Annotated[list[float], Field(title="Pnl")]
+    return_pct: Annotated[list[float], Field(title="Return Pct")]
+    commission: Annotated[list[float], Field(title="Commission")]
+    exit_reason: Annotated[
+        list[Literal["signal", "stop_loss", "take_profit", "end_of_data"]],
+        Field(title="Exit Reason"),
+    ]
+    bars_held: Annotated[list[int], Field(title="Bars Held")]
+
+
 class ErrorResponse(BaseModel):
     success: Annotated[Literal[False], Field(title="Success")] = False
     error: ErrorDetail
@@ -562,3 +603,23 @@ class SymbolsResponse(BaseModel):
     """
     Most bars one request may span.
     """
+
+
+class BacktestResultDocument(BaseModel):
+    """
+    The full result behind `results_url` (gzip-encoded JSON), as `backtest run --json` prints it.
+    """
+
+    request: Annotated[dict[str, Any], Field(title="Request")]
+    style: Annotated[Literal["vectorized", "event"], Field(title="Style")]
+    performance_metrics: Annotated[dict[str, float | int | None], Field(title="Performance Metrics")]
+    metric_notes: Annotated[dict[str, str], Field(title="Metric Notes")]
+    periods_per_year: Annotated[int, Field(title="Periods Per Year")]
+    trade_summary: TradeSummary
+    market_data_stats: MarketDataStats
+    trades: TradeColumnsDocument
+    equity_curve: EquityCurveDocument
+    logs: Annotated[list[str], Field(title="Logs")]
+    engine_version: Annotated[str, Field(title="Engine Version")]
+    data_fingerprint: Annotated[str, Field(title="Data Fingerprint")]
+    timings: Annotated[dict[str, float], Field(title="Timings")]
