@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install install-local lock lock-check demo test lint unit integration infra e2e bench fuzz layer synth \
-	cdk-lint checkov checkov-install checkov-lock deploy-check deploy clean report-screenshot
+	cdk-lint checkov checkov-install checkov-lock deploy-check deploy clean report-screenshot clients
 
 help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
@@ -32,6 +32,7 @@ help:
 	@echo "             (make deploy-check ...: all of it but the deploy, offline)"
 	@echo "make lock    - re-resolve uv.lock after editing the dependencies in pyproject.toml"
 	@echo "make checkov - checkov over one synthesis (CDK_CONTEXT=...), against infra/checkov_acknowledgements.py"
+	@echo "make clients - regenerate the clients' types (Python models, TypeScript) from openapi.json"
 
 # uv itself, pinned, in its own venv (python3 -m venv + pip is all a fresh machine needs). The stamp names
 # the version, so a bump of UV_VERSION reinstalls it.
@@ -66,7 +67,7 @@ demo: install-local
 lint: install lock-check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools tests bench
+	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools tests bench clients
 
 # REQUIRE_CHECKOV: tests/infra/test_checkov.py fails (rather than skips) without the checkov venv.
 test: lint checkov-install
@@ -135,9 +136,15 @@ checkov-lock: | $(UV_STAMP)
 checkov: install checkov-install
 	$(PY) -m infra.checkov_gate $(CDK_CONTEXT)
 
-# The pinned CDK CLI (package-lock.json).
+# The pinned CDK CLI and openapi-typescript (package-lock.json).
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# The clients' generated types after openapi.json changed (python -m tools.openapi --write): the Python
+# client's models (datamodel-code-generator, uv.lock) and the frontend's TypeScript types (openapi-typescript,
+# package-lock.json); tests/client/test_generated.py fails while they are stale.
+clients: install node_modules/.package-lock.json
+	$(PY) clients/generate.py --write
 
 # One deploy: `make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=…] [AUTH_MODE=iam]`.
 # deploy-check does everything but the deploy, offline: the locked venv and CDK CLI, the layer, the CDK

@@ -1,4 +1,5 @@
-"""The `backtest` command: run, optimize, report, compare, demo, local, local-aws, replay."""
+"""The `backtest` command: run, optimize, report, compare, demo, local, local-aws, replay; submit, status,
+results, list, cancel (against a deployment: local/remote/)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
     "local-aws": ("local.aws_server", "run the embedded AWS (moto) alone, for `backtest local --aws-endpoint`"),
     "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
+    # The API of any deployment (--api-url, --stack-name; default backtest local) through backtest_client.
+    "submit": ("local.remote.submit", "submit a strategy file to a deployment (or backtest local); --wait follows it"),
+    "status": ("local.remote.status", "show a job of a deployment: status, progress, error or metrics"),
+    "results": ("local.remote.results", "download a job's full result (and report) from a deployment"),
+    "list": ("local.remote.listing", "list your jobs on a deployment, newest first"),
+    "cancel": ("local.remote.cancel", "cancel a job on a deployment"),
 }
 
 

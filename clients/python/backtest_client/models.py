@@ -1,0 +1,625 @@
+# Generated from openapi.json by clients/generate.py (datamodel-code-generator): do not edit.
+# After the API changed: python -m tools.openapi --write && python clients/generate.py --write
+# mypy: disable-error-code=assignment
+# ruff: noqa: E501
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+
+class DateRange(BaseModel):
+    start: Annotated[str, Field(title="Start")]
+    end: Annotated[str, Field(title="End")]
+
+
+class ErrorDetail(BaseModel):
+    type: Annotated[
+        Literal[
+            "InvalidJSON",
+            "ValidationError",
+            "UnsupportedContentType",
+            "PayloadTooLarge",
+            "Unauthorized",
+            "NotFound",
+            "RouteNotFound",
+            "MethodNotAllowed",
+            "InvalidNextToken",
+            "NotReady",
+            "IdempotencyKeyReused",
+            "IdempotencyKeyInProgress",
+            "QueueUnavailable",
+            "ServiceUnavailable",
+            "InternalError",
+            "InvalidRequest",
+            "InvalidMarketData",
+            "StrategyCompileError",
+            "StrategyError",
+            "StrategyTimeout",
+            "StrategyMemoryError",
+            "StrategyOutputLimit",
+            "StrategyPolicyViolation",
+            "InvalidSignals",
+            "LookAheadError",
+            "Cancelled",
+            "InfrastructureError",
+            "RunnerKilled",
+            "SandboxUnavailable",
+            "TooManyRequests",
+            "Gone",
+        ],
+        Field(title="Type"),
+    ]
+    """
+    Stable error code (see ErrorType).
+    """
+    message: Annotated[str, Field(title="Message")]
+    """
+    What went wrong and what to change.
+    """
+    field: Annotated[str | None, Field(title="Field")] = None
+    """
+    The (first) request field at fault, dotted.
+    """
+    line: Annotated[int | None, Field(title="Line")] = None
+    """
+    Line of the strategy code at fault.
+    """
+
+
+class FieldError(BaseModel):
+    field: Annotated[str | None, Field(title="Field")]
+    """
+    The request field at fault, dotted (parameters.fast).
+    """
+    message: Annotated[str, Field(title="Message")]
+
+
+class JobError(BaseModel):
+    """
+    Why a job FAILED: the strategy's own fault (not retried) or the service's (`InfrastructureError`).
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    type: Annotated[str, Field(title="Type")]
+    message: Annotated[str, Field(title="Message")]
+    line: Annotated[int | None, Field(title="Line")] = None
+
+
+class PriceRange(BaseModel):
+    min: Annotated[float, Field(title="Min")]
+    max: Annotated[float, Field(title="Max")]
+
+
+class Progress(BaseModel):
+    """
+    How far a job is: `queued` while it waits; then, while RUNNING, the stage it is in (`data`, `strategy`,
+    `metrics`, `storing`) and the bars the strategy has seen. Written by the runner at most every 2 s.
+    """
+
+    stage: Annotated[
+        Literal["queued", "data", "strategy", "metrics", "storing"],
+        Field(title="Stage"),
+    ]
+    percent: Annotated[float, Field(ge=0.0, le=100.0, title="Percent")]
+    bars_done: Annotated[int, Field(title="Bars Done")] = 0
+    bars_total: Annotated[int, Field(title="Bars Total")] = 0
+    updated_at: Annotated[str | None, Field(title="Updated At")] = None
+
+
+class Name(RootModel[str]):
+    root: Annotated[str, Field(max_length=200, title="Name")]
+    """
+    A label for the run.
+    """
+
+
+class SubmitRequest(BaseModel):
+    """
+    The body of `POST /api/backtest/run`: a backtest request.
+
+    Parsing checks types and the catalog (symbol, timeframe, number formats); the two limits that
+    depend on the deployment are checked by the submit logic right after, with the settings: the
+    size of `strategy_code` (64 KiB: 413) and the number of bars the dates span (`MAX_BARS`: 422),
+    together with the order and range of the dates.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    strategy_code: Annotated[
+        str,
+        Field(
+            examples=[
+                'import numpy as np\nimport talib\n\n\ndef generate_signals(data, params):\n    fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))\n    slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))\n    return np.where(fast > slow, 1.0, 0.0)\n'
+            ],
+            title="Strategy Code",
+        ),
+    ]
+    """
+    Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).
+    """
+    symbol: Annotated[str, Field(title="Symbol")] = "AAPL"
+    """
+    One of the symbols listed by /market-data/symbols.
+    """
+    timeframe: Annotated[Literal["1m", "5m", "15m", "1h", "4h", "1d"], Field(title="Timeframe")] = "1h"
+    """
+    Bar size.
+    """
+    start_date: Annotated[date, Field(title="Start Date")] = "2024-01-01"
+    """
+    First day of the backtest (inclusive), YYYY-MM-DD.
+    """
+    end_date: Annotated[date, Field(title="End Date")] = "2024-12-31"
+    """
+    Last day of the backtest (inclusive), YYYY-MM-DD.
+    """
+    initial_capital: Annotated[float, Field(gt=0.0, le=1000000000000.0, title="Initial Capital")] = 10000.0
+    """
+    Starting cash.
+    """
+    commission: Annotated[float, Field(ge=0.0, le=0.1, title="Commission")] = 0.001
+    """
+    Fraction of each fill's notional, e.g. 0.001 = 0.1%.
+    """
+    slippage: Annotated[float, Field(ge=0.0, le=0.1, title="Slippage")] = 0.0005
+    """
+    Fraction the fill price moves against the trader.
+    """
+    parameters: Annotated[
+        dict[str, bool | int | float | str] | None,
+        Field(examples=[{"fast": 10, "slow": 30}], title="Parameters"),
+    ] = None
+    """
+    Strategy parameters (name → number, string or bool), read as params / ctx.params.
+    """
+    name: Annotated[Name | None, Field(title="Name")] = None
+    """
+    A label for the run.
+    """
+
+
+class SubmitResponse(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    execution_id: Annotated[str, Field(title="Execution Id")]
+    status: Annotated[Literal["QUEUED"], Field(title="Status")] = "QUEUED"
+    status_url: Annotated[str, Field(title="Status Url")]
+    """
+    Where to poll the job: an absolute URL (also the answer's Location header).
+    """
+
+
+class TradeSummary(BaseModel):
+    total_trades: Annotated[int, Field(title="Total Trades")]
+    winning_trades: Annotated[int, Field(title="Winning Trades")]
+    losing_trades: Annotated[int, Field(title="Losing Trades")]
+    breakeven_trades: Annotated[int, Field(title="Breakeven Trades")] = 0
+    long_trades: Annotated[int, Field(title="Long Trades")] = 0
+    short_trades: Annotated[int, Field(title="Short Trades")] = 0
+    gross_profit: Annotated[float, Field(title="Gross Profit")] = 0.0
+    gross_loss: Annotated[float, Field(title="Gross Loss")] = 0.0
+    total_commission: Annotated[float, Field(title="Total Commission")] = 0.0
+    closed_by_end_of_data: Annotated[int, Field(title="Closed By End Of Data")] = 0
+
+
+class ValidateResponse(BaseModel):
+    """
+    `POST /validate`: the request would be accepted by `POST /run` (nothing was stored or queued).
+    """
+
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    valid: Annotated[Literal[True], Field(title="Valid")] = True
+    style: Annotated[Literal["vectorized", "event"], Field(title="Style")]
+    """
+    The strategy's style.
+    """
+    estimated_bars: Annotated[int, Field(title="Estimated Bars")]
+    """
+    Bars the date range spans (the bar cap applies to this).
+    """
+    parameters: Annotated[dict[str, bool | int | float | str], Field(title="Parameters")]
+    """
+    The parameters the strategy will see: its declared defaults, overridden by the request's.
+    """
+    declared_parameters: Annotated[dict[str, str], Field(title="Declared Parameters")]
+    """
+    What the strategy declares (PARAMETERS or params.get defaults): name → type.
+    """
+
+
+class JobSummary(BaseModel):
+    """
+    One line of the caller's job list.
+    """
+
+    execution_id: Annotated[str, Field(title="Execution Id")]
+    status: Annotated[
+        Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
+        Field(title="Status"),
+    ]
+    name: Annotated[str | None, Field(title="Name")] = None
+    notes: Annotated[str | None, Field(title="Notes")] = None
+    symbol: Annotated[str, Field(title="Symbol")]
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    start_date: Annotated[date | None, Field(title="Start Date")] = None
+    end_date: Annotated[date | None, Field(title="End Date")] = None
+    created_at: Annotated[str, Field(title="Created At")]
+    started_at: Annotated[str | None, Field(title="Started At")] = None
+    finished_at: Annotated[str | None, Field(title="Finished At")] = None
+    attempts: Annotated[int, Field(title="Attempts")] = 0
+    parameters: Annotated[dict[str, bool | int | float | str] | None, Field(title="Parameters")] = None
+    total_return_percent: Annotated[float | None, Field(title="Total Return Percent")] = None
+    performance_metrics: Annotated[dict[str, float | int | None] | None, Field(title="Performance Metrics")] = None
+    """
+    The headline metrics (the job has them all).
+    """
+    progress: Progress | None = None
+    error: JobError | None = None
+    status_url: Annotated[str | None, Field(title="Status Url")] = None
+
+
+class Notes(RootModel[str]):
+    root: Annotated[str, Field(max_length=4000, title="Notes")]
+    """
+    Free text about the run.
+    """
+
+
+class UpdateRequest(BaseModel):
+    """
+    `PATCH /executions/{id}`: the fields to change; null clears one, an absent one stays.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[Name | None, Field(title="Name")] = None
+    """
+    A label for the run.
+    """
+    notes: Annotated[Notes | None, Field(title="Notes")] = None
+    """
+    Free text about the run.
+    """
+
+
+class EquityResponse(BaseModel):
+    """
+    The equity and drawdown curve of a SUCCEEDED job, downsampled to at most `points` points that keep every
+    bucket's minimum and maximum (of equity and of drawdown), so the envelope and the maximum drawdown of the
+    range are exact.
+    """
+
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    execution_id: Annotated[str, Field(title="Execution Id")]
+    points: Annotated[int, Field(title="Points")]
+    """
+    Points in this answer (≤ the points asked for).
+    """
+    total_points: Annotated[int, Field(title="Total Points")]
+    """
+    Bars in the requested range at full resolution.
+    """
+    start: Annotated[str | None, Field(title="Start")]
+    """
+    Time of the first point (ISO-8601 UTC).
+    """
+    end: Annotated[str | None, Field(title="End")]
+    """
+    Time of the last point.
+    """
+    max_drawdown_pct: Annotated[float | None, Field(title="Max Drawdown Pct")]
+    """
+    The deepest drawdown in the range (≤ 0).
+    """
+    time: Annotated[list[str], Field(title="Time")]
+    equity: Annotated[list[float], Field(title="Equity")]
+    drawdown_pct: Annotated[list[float], Field(title="Drawdown Pct")]
+
+
+class Trade(BaseModel):
+    entry_time: Annotated[str, Field(title="Entry Time")]
+    exit_time: Annotated[str, Field(title="Exit Time")]
+    entry_bar: Annotated[int, Field(title="Entry Bar")]
+    exit_bar: Annotated[int, Field(title="Exit Bar")]
+    side: Annotated[Literal["long", "short"], Field(title="Side")]
+    size: Annotated[float, Field(title="Size")]
+    entry_price: Annotated[float, Field(title="Entry Price")]
+    exit_price: Annotated[float, Field(title="Exit Price")]
+    pnl: Annotated[float, Field(title="Pnl")]
+    return_pct: Annotated[float, Field(title="Return Pct")]
+    commission: Annotated[float, Field(title="Commission")]
+    exit_reason: Annotated[
+        Literal["signal", "stop_loss", "take_profit", "end_of_data"],
+        Field(title="Exit Reason"),
+    ]
+    bars_held: Annotated[int, Field(title="Bars Held")]
+
+
+class TradesResponse(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    execution_id: Annotated[str, Field(title="Execution Id")]
+    total: Annotated[int, Field(title="Total")]
+    """
+    Trades of the job.
+    """
+    offset: Annotated[int, Field(title="Offset")]
+    """
+    Index of this page's first trade (trades are in exit order).
+    """
+    trades: Annotated[list[Trade], Field(title="Trades")]
+    next_token: Annotated[str | None, Field(title="Next Token")] = None
+    """
+    Pass as next_token for the next page; absent at the end.
+    """
+
+
+class DateRangeInfo(BaseModel):
+    start: Annotated[date, Field(title="Start")]
+    end: Annotated[date, Field(title="End")]
+
+
+class HealthResponse(BaseModel):
+    status: Annotated[Literal["ok"], Field(title="Status")] = "ok"
+    service: Annotated[str, Field(title="Service")]
+    version: Annotated[str, Field(title="Version")]
+
+
+class MetricDefinition(BaseModel):
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    key: Annotated[str, Field(title="Key")]
+    name: Annotated[str, Field(title="Name")]
+    description: Annotated[str, Field(title="Description")]
+    formula: Annotated[str, Field(title="Formula")]
+    unit: Annotated[str, Field(title="Unit")]
+    higher_is_better: Annotated[bool | None, Field(title="Higher Is Better")]
+    category: Annotated[str, Field(title="Category")]
+
+
+class MetricDefinitionsResponse(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    metrics: Annotated[list[MetricDefinition], Field(title="Metrics")]
+
+
+class SymbolInfo(BaseModel):
+    symbol: Annotated[str, Field(title="Symbol")]
+    name: Annotated[str, Field(title="Name")]
+    asset_class: Annotated[str, Field(title="Asset Class")]
+    calendar: Annotated[str, Field(title="Calendar")]
+    session: Annotated[str, Field(title="Session")]
+    lot_size: Annotated[float, Field(title="Lot Size")]
+    periods_per_year: Annotated[int, Field(title="Periods Per Year")]
+
+
+class TimeframeInfo(BaseModel):
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    minutes: Annotated[int, Field(title="Minutes")]
+    description: Annotated[str, Field(title="Description")]
+
+
+class EquityCurveDocument(BaseModel):
+    time: Annotated[list[str], Field(title="Time")]
+    equity: Annotated[list[float], Field(title="Equity")]
+    drawdown_pct: Annotated[list[float], Field(title="Drawdown Pct")]
+
+
+class TradeColumnsDocument(BaseModel):
+    """
+    Every trade, as columns of equal length (index i of each column is trade i, in exit order).
+    """
+
+    entry_time: Annotated[list[str], Field(title="Entry Time")]
+    exit_time: Annotated[list[str], Field(title="Exit Time")]
+    entry_bar: Annotated[list[int], Field(title="Entry Bar")]
+    exit_bar: Annotated[list[int], Field(title="Exit Bar")]
+    side: Annotated[list[Literal["long", "short"]], Field(title="Side")]
+    size: Annotated[list[float], Field(title="Size")]
+    entry_price: Annotated[list[float], Field(title="Entry Price")]
+    exit_price: Annotated[list[float], Field(title="Exit Price")]
+    pnl: Annotated[list[float], Field(title="Pnl")]
+    return_pct: Annotated[list[float], Field(title="Return Pct")]
+    commission: Annotated[list[float], Field(title="Commission")]
+    exit_reason: Annotated[
+        list[Literal["signal", "stop_loss", "take_profit", "end_of_data"]],
+        Field(title="Exit Reason"),
+    ]
+    bars_held: Annotated[list[int], Field(title="Bars Held")]
+
+
+class ErrorResponse(BaseModel):
+    success: Annotated[Literal[False], Field(title="Success")] = False
+    error: ErrorDetail
+    errors: Annotated[list[FieldError] | None, Field(title="Errors")] = None
+    """
+    A 422's problems, one entry per bad field, for a form to show beside each field.
+    """
+
+
+class MarketDataStats(BaseModel):
+    data_points: Annotated[int, Field(title="Data Points")]
+    date_range: DateRange | None
+    price_range: PriceRange | None
+    symbol: Annotated[str | None, Field(title="Symbol")] = None
+    timeframe: Annotated[str | None, Field(title="Timeframe")] = None
+    source: Annotated[str | None, Field(title="Source")] = None
+
+
+class RunResponse(BaseModel):
+    """
+    `POST /run?wait=S` when the job ended within S seconds: the seed API's synchronous answer
+    (`success`, `execution_id`, `performance_metrics`, `trade_summary`, `market_data_stats`) and the job.
+    `success` is false when the job FAILED or was CANCELLED (`error` says why).
+    """
+
+    success: Annotated[bool, Field(title="Success")] = True
+    execution_id: Annotated[str, Field(title="Execution Id")]
+    status: Annotated[
+        Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
+        Field(title="Status"),
+    ]
+    name: Annotated[str | None, Field(title="Name")] = None
+    notes: Annotated[str | None, Field(title="Notes")] = None
+    symbol: Annotated[str, Field(title="Symbol")]
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    start_date: Annotated[date | None, Field(title="Start Date")] = None
+    end_date: Annotated[date | None, Field(title="End Date")] = None
+    created_at: Annotated[str, Field(title="Created At")]
+    started_at: Annotated[str | None, Field(title="Started At")] = None
+    finished_at: Annotated[str | None, Field(title="Finished At")] = None
+    attempts: Annotated[int, Field(title="Attempts")] = 0
+    """
+    Times a runner started this job (redeliveries count).
+    """
+    performance_metrics: Annotated[dict[str, float | int | None] | None, Field(title="Performance Metrics")] = None
+    trade_summary: TradeSummary | None = None
+    market_data_stats: MarketDataStats | None = None
+    engine_version: Annotated[str | None, Field(title="Engine Version")] = None
+    data_fingerprint: Annotated[str | None, Field(title="Data Fingerprint")] = None
+    parameters: Annotated[dict[str, bool | int | float | str] | None, Field(title="Parameters")] = None
+    """
+    The parameters the job was submitted with.
+    """
+    progress: Progress | None = None
+    cancel_requested: Annotated[bool, Field(title="Cancel Requested")] = False
+    """
+    The owner asked to cancel; the runner stops it within about a second.
+    """
+    error: JobError | None = None
+    status_url: Annotated[str | None, Field(title="Status Url")] = None
+    """
+    This answer's own absolute URL.
+    """
+    equity_url: Annotated[str | None, Field(title="Equity Url")] = None
+    """
+    The downsampled equity and drawdown curve (SUCCEEDED only).
+    """
+    trades_url: Annotated[str | None, Field(title="Trades Url")] = None
+    """
+    The trades, a page at a time (SUCCEEDED only).
+    """
+    results_url: Annotated[str | None, Field(title="Results Url")] = None
+    """
+    Presigned link to the full result JSON (schema: BacktestResultDocument; gzip-encoded); SUCCEEDED only.
+    """
+    report_url: Annotated[str | None, Field(title="Report Url")] = None
+    """
+    Presigned link to the self-contained HTML report (SUCCEEDED only).
+    """
+    results_url_expires_in: Annotated[int | None, Field(title="Results Url Expires In")] = None
+    """
+    Seconds results_url and report_url stay valid.
+    """
+
+
+class JobList(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    executions: Annotated[list[JobSummary], Field(title="Executions")]
+    next_token: Annotated[str | None, Field(title="Next Token")] = None
+    """
+    Pass as next_token to get the next page; absent on the last page.
+    """
+
+
+class JobStatus(BaseModel):
+    """
+    One backtest job as the caller sees it (a few KB whatever the job's size: the curve and the trades
+    are behind `equity_url`, `trades_url` and `results_url`).
+    """
+
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    execution_id: Annotated[str, Field(title="Execution Id")]
+    status: Annotated[
+        Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
+        Field(title="Status"),
+    ]
+    name: Annotated[str | None, Field(title="Name")] = None
+    notes: Annotated[str | None, Field(title="Notes")] = None
+    symbol: Annotated[str, Field(title="Symbol")]
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    start_date: Annotated[date | None, Field(title="Start Date")] = None
+    end_date: Annotated[date | None, Field(title="End Date")] = None
+    created_at: Annotated[str, Field(title="Created At")]
+    started_at: Annotated[str | None, Field(title="Started At")] = None
+    finished_at: Annotated[str | None, Field(title="Finished At")] = None
+    attempts: Annotated[int, Field(title="Attempts")] = 0
+    """
+    Times a runner started this job (redeliveries count).
+    """
+    performance_metrics: Annotated[dict[str, float | int | None] | None, Field(title="Performance Metrics")] = None
+    trade_summary: TradeSummary | None = None
+    market_data_stats: MarketDataStats | None = None
+    engine_version: Annotated[str | None, Field(title="Engine Version")] = None
+    data_fingerprint: Annotated[str | None, Field(title="Data Fingerprint")] = None
+    parameters: Annotated[dict[str, bool | int | float | str] | None, Field(title="Parameters")] = None
+    """
+    The parameters the job was submitted with.
+    """
+    progress: Progress | None = None
+    cancel_requested: Annotated[bool, Field(title="Cancel Requested")] = False
+    """
+    The owner asked to cancel; the runner stops it within about a second.
+    """
+    error: JobError | None = None
+    status_url: Annotated[str | None, Field(title="Status Url")] = None
+    """
+    This answer's own absolute URL.
+    """
+    equity_url: Annotated[str | None, Field(title="Equity Url")] = None
+    """
+    The downsampled equity and drawdown curve (SUCCEEDED only).
+    """
+    trades_url: Annotated[str | None, Field(title="Trades Url")] = None
+    """
+    The trades, a page at a time (SUCCEEDED only).
+    """
+    results_url: Annotated[str | None, Field(title="Results Url")] = None
+    """
+    Presigned link to the full result JSON (schema: BacktestResultDocument; gzip-encoded); SUCCEEDED only.
+    """
+    report_url: Annotated[str | None, Field(title="Report Url")] = None
+    """
+    Presigned link to the self-contained HTML report (SUCCEEDED only).
+    """
+    results_url_expires_in: Annotated[int | None, Field(title="Results Url Expires In")] = None
+    """
+    Seconds results_url and report_url stay valid.
+    """
+
+
+class SymbolsResponse(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    symbols: Annotated[list[SymbolInfo], Field(title="Symbols")]
+    timeframes: Annotated[list[TimeframeInfo], Field(title="Timeframes")]
+    date_range: DateRangeInfo
+    max_bars: Annotated[int, Field(title="Max Bars")]
+    """
+    Most bars one request may span.
+    """
+
+
+class BacktestResultDocument(BaseModel):
+    """
+    The full result behind `results_url` (gzip-encoded JSON), as `backtest run --json` prints it.
+    """
+
+    request: Annotated[dict[str, Any], Field(title="Request")]
+    style: Annotated[Literal["vectorized", "event"], Field(title="Style")]
+    performance_metrics: Annotated[dict[str, float | int | None], Field(title="Performance Metrics")]
+    metric_notes: Annotated[dict[str, str], Field(title="Metric Notes")]
+    periods_per_year: Annotated[int, Field(title="Periods Per Year")]
+    trade_summary: TradeSummary
+    market_data_stats: MarketDataStats
+    trades: TradeColumnsDocument
+    equity_curve: EquityCurveDocument
+    logs: Annotated[list[str], Field(title="Logs")]
+    engine_version: Annotated[str, Field(title="Engine Version")]
+    data_fingerprint: Annotated[str, Field(title="Data Fingerprint")]
+    timings: Annotated[dict[str, float], Field(title="Timings")]
