@@ -387,6 +387,17 @@ export interface components {
              * @default false
              */
             cancel_requested: boolean;
+            /**
+             * Expired
+             * @description Past expires_at: the stored results are gone or about to be (no result links; 410).
+             * @default false
+             */
+            expired: boolean;
+            /**
+             * Expires At
+             * @description Epoch seconds when the job and its results expire.
+             */
+            expires_at?: number | null;
             error?: components["schemas"]["JobError"] | null;
             /**
              * Status Url
@@ -697,6 +708,17 @@ export interface components {
              * @default false
              */
             cancel_requested: boolean;
+            /**
+             * Expired
+             * @description Past expires_at: the stored results are gone or about to be (no result links; 410).
+             * @default false
+             */
+            expired: boolean;
+            /**
+             * Expires At
+             * @description Epoch seconds when the job and its results expire.
+             */
+            expires_at?: number | null;
             error?: components["schemas"]["JobError"] | null;
             /**
              * Status Url
@@ -1184,6 +1206,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Too many of the caller's jobs are queued or running: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description A dependency (queue, table) is unavailable: retry */
             503: {
                 headers: {
@@ -1396,9 +1427,7 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/json": null;
-                };
+                content?: never;
             };
             /** @description No authenticated caller */
             401: {
@@ -1460,6 +1489,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobStatus"];
+                };
+            };
+            /** @description Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description No authenticated caller */
@@ -1581,9 +1619,9 @@ export interface operations {
             query?: {
                 /** @description Most points to return. */
                 points?: number;
-                /** @description First time to include (ISO-8601; UTC if naive). */
+                /** @description First time to include: YYYY-MM-DD or an ISO-8601 date and time (UTC if no offset). */
                 start?: string | null;
-                /** @description Last time to include (ISO-8601; UTC if naive). */
+                /** @description Last time to include, the same way (inclusive). */
                 end?: string | null;
             };
             header?: never;
@@ -1623,6 +1661,15 @@ export interface operations {
             };
             /** @description Conflict: the job has no results yet (not SUCCEEDED), or the same Idempotency-Key is still being processed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The job's results have expired */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1704,6 +1751,15 @@ export interface operations {
             };
             /** @description Conflict: the job has no results yet (not SUCCEEDED), or the same Idempotency-Key is still being processed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The job's results have expired */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -492,6 +492,14 @@ class RunResponse(BaseModel):
     """
     The owner asked to cancel; the runner stops it within about a second.
     """
+    expired: Annotated[bool, Field(title="Expired")] = False
+    """
+    Past expires_at: the stored results are gone or about to be (no result links; 410).
+    """
+    expires_at: Annotated[int | None, Field(title="Expires At")] = None
+    """
+    Epoch seconds when the job and its results expire.
+    """
     error: JobError | None = None
     status_url: Annotated[str | None, Field(title="Status Url")] = None
     """
@@ -566,6 +574,14 @@ class JobStatus(BaseModel):
     cancel_requested: Annotated[bool, Field(title="Cancel Requested")] = False
     """
     The owner asked to cancel; the runner stops it within about a second.
+    """
+    expired: Annotated[bool, Field(title="Expired")] = False
+    """
+    Past expires_at: the stored results are gone or about to be (no result links; 410).
+    """
+    expires_at: Annotated[int | None, Field(title="Expires At")] = None
+    """
+    Epoch seconds when the job and its results expire.
     """
     error: JobError | None = None
     status_url: Annotated[str | None, Field(title="Status Url")] = None
