@@ -78,7 +78,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt -e ".[service]"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt -e ".[service,datasets]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

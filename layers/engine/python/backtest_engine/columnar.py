@@ -20,8 +20,11 @@ A Parquet file has no lines: its errors name the 1-based row (``row 7, column 'c
 from __future__ import annotations
 
 import csv
+import functools
 import io
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,6 +48,7 @@ from backtest_engine.errors import DataError, UserInputError
 
 __all__ = ["Parsed", "finish", "parse_csv", "parse_parquet", "pyarrow_available"]
 
+_HEAD_BYTES = 65536
 _HINT = "an ISO 8601 time (like 2023-01-03T14:30:00Z) or epoch seconds/milliseconds"
 
 
@@ -56,9 +60,39 @@ class Parsed:
     rows: int
     time: Any  # a pyarrow (Chunked)Array, or a numpy array of text (pandas' reader)
     values: dict[str, np.ndarray | None]  # float64 columns; None: the column has a missing value
-    lines: np.ndarray | None  # the file line (CSV) or 1-based row (Parquet) of each row; None: not known
+    # The file line (CSV) or 1-based row (Parquet) of each row; None: not known. Computed when a check
+    # fails (a valid file never pays for counting its lines).
+    line_numbers: Callable[[], np.ndarray | None] = field(repr=False)
     where: str = "line"  # "line" (CSV) or "row" (Parquet)
     exact_fallback: bool = True  # CSV: problems the exact reader words go back to it; Parquet: raised here
+
+    @functools.cached_property
+    def lines(self) -> np.ndarray | None:
+        return self.line_numbers()
+
+
+@dataclass(frozen=True)
+class CsvInput:
+    """A CSV for the columnar reader: its first bytes, what the reader reads (a path or the bytes), and
+    the whole file again should a line number be needed."""
+
+    head: bytes
+    readable: Any
+    whole: Callable[[], bytes]
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> CsvInput:
+        return cls(data[:_HEAD_BYTES], data, lambda: data)
+
+    @classmethod
+    def of_path(cls, path: str | os.PathLike[str]) -> CsvInput:
+        def whole() -> bytes:
+            with open(path, "rb") as handle:
+                return handle.read()
+
+        with open(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+        return cls(head, os.fspath(path), whole)
 
 
 def pyarrow_available() -> bool:
@@ -72,13 +106,15 @@ def pyarrow_available() -> bool:
 # ---- CSV -------------------------------------------------------------------------------------------
 
 
-def parse_csv(data: bytes) -> Parsed | None:
+def parse_csv(source: CsvInput | bytes) -> Parsed | None:
     """The CSV's columns, or None where only the exact reader can tell what to do with the file."""
-    if not data.strip():
-        return None  # the exact reader says the file is empty
-    newline = data.find(b"\n")
+    csv_input = source if isinstance(source, CsvInput) else CsvInput.of_bytes(source)
+    head = csv_input.head
+    newline = head.find(b"\n")
+    if not head.strip() or (newline < 0 and len(head) == _HEAD_BYTES):
+        return None  # empty (the exact reader says so), or a header longer than 64 KiB
     try:
-        header_text = data[: newline if newline >= 0 else len(data)].decode("utf-8-sig").rstrip("\r")
+        header_text = head[: newline if newline >= 0 else len(head)].decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
         return None
     headers = next(csv.reader([header_text]), [])
@@ -88,26 +124,36 @@ def parse_csv(data: bytes) -> Parsed | None:
     if "_date_header" in columns:
         return None  # a date and a time-of-day column, maybe: the exact reader decides
     names = [columns["time"], *(columns[c] for c in VALUE_COLUMNS)]
-    parsed = _read_with_pyarrow(data, names) if pyarrow_available() else _read_with_pandas(data, names)
+    if pyarrow_available():
+        parsed = _read_with_pyarrow(csv_input.readable, names)
+    else:
+        parsed = _read_with_pandas(csv_input.whole(), names)
     if parsed is None:
         return None
     time, values, rows = parsed
-    body = data.rstrip(b"\r\n")
-    lines_in_file = body.count(b"\n") + 1
-    # Row i is on line i + 2 unless blank lines (or a quoted newline) sit between the rows.
-    lines = np.arange(rows, dtype=np.int64) + 2 if lines_in_file == rows + 1 else None
+
+    def line_numbers() -> np.ndarray | None:
+        data = csv_input.whole()
+        end = len(data)
+        while end and data[end - 1] in b"\r\n":  # trailing blank lines shift no row
+            end -= 1
+        # Row i is on line i + 2 unless blank lines (or a quoted newline) sit between the rows.
+        if data.count(b"\n", 0, end) + 1 != rows + 1:
+            return None
+        return np.arange(rows, dtype=np.int64) + 2
+
     headers_map = {name: columns[name] for name in ("time", *VALUE_COLUMNS)}
     named = dict(zip(VALUE_COLUMNS, values, strict=True))
-    return Parsed(headers_map, rows, time, named, lines)
+    return Parsed(headers_map, rows, time, named, line_numbers)
 
 
-def _read_with_pyarrow(data: bytes, names: list[str]) -> tuple[Any, list[np.ndarray | None], int] | None:
+def _read_with_pyarrow(data: Any, names: list[str]) -> tuple[Any, list[np.ndarray | None], int] | None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(data),
+            data if isinstance(data, str) else pa.py_buffer(data),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 include_columns=names,
@@ -116,7 +162,7 @@ def _read_with_pyarrow(data: bytes, names: list[str]) -> tuple[Any, list[np.ndar
                 quoted_strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowException, ValueError):
+    except (pa.ArrowException, ValueError, OSError):
         return None  # a cell that is not a number, a ragged row, bytes that are not UTF-8, ...
     values = [None if table.column(n).null_count else table.column(n).to_numpy() for n in names[1:]]
     return table.column(names[0]), values, table.num_rows
@@ -185,7 +231,7 @@ def parse_parquet(data: bytes) -> Parsed:
         rows,
         table.column(columns["time"]),
         values,
-        np.arange(rows, dtype=np.int64) + 1,
+        lambda: np.arange(rows, dtype=np.int64) + 1,
         where="row",
         exact_fallback=False,
     )
@@ -231,31 +277,29 @@ def _finish(
         raise _Exact  # a missing value (or a blank line the exact reader skips)
     if parsed.rows < 2:
         raise DataError(too_few_bars_message(parsed.rows) if where == "line" else _too_few_rows(parsed.rows))
-    lines = parsed.lines
-    times = _times_ns(parsed, lines)
+    times = _times_ns(parsed)
     values: dict[str, np.ndarray] = {}
     for name in VALUE_COLUMNS:
         column = parsed.values[name]
         assert column is not None
         bad = np.flatnonzero(~np.isfinite(column))
         if len(bad):
-            if parsed.exact_fallback:
+            lines = parsed.lines
+            if parsed.exact_fallback or lines is None:
                 raise _Exact  # the exact reader quotes the cell as the file spells it
-            assert lines is not None
             missing = np.flatnonzero(np.isnan(column))
             if len(missing):
                 _fail(missing, lines, headers[name], "missing value (empty or NaN)", where)
             _fail(bad, lines, headers[name], f"{str(column[bad[0]])!r} is not a finite number", where)
         values[name] = column
-    _checked(lambda known: check_bars(values, known, headers, where), lines, parsed.rows)
+    _checked(lambda known: check_bars(values, known, headers, where), parsed)
 
     order = None if bool(np.all(times[1:] > times[:-1])) else np.argsort(times, kind="stable")
     if order is not None:
         times = times[order]
         _checked(
             lambda known: check_unique_times(times, known[order], "lines" if where == "line" else "rows"),
-            lines,
-            parsed.rows,
+            parsed,
         )
         values = {name: np.ascontiguousarray(column[order]) for name, column in values.items()}
     else:
@@ -275,26 +319,29 @@ def _too_few_rows(count: int) -> str:
     return f"the file needs at least two bars; it has {count}"
 
 
-def _checked(check: Any, lines: np.ndarray | None, rows: int) -> None:
-    """Run a check that names lines; without known lines, a failure goes to the exact reader."""
-    if lines is not None:
-        check(lines)
-        return
+def _checked(check: Any, parsed: Parsed) -> None:
+    """Run a check that names lines: first with placeholders (a valid file stops here), then, when it
+    failed, with the rows' real lines; without them, the exact reader words the failure."""
     try:
-        check(np.zeros(rows, dtype=np.int64))
+        check(np.zeros(parsed.rows, dtype=np.int64))
+        return
     except DataError:
-        raise _Exact from None
+        pass
+    if parsed.lines is None:
+        raise _Exact
+    check(parsed.lines)
 
 
 # ---- times -----------------------------------------------------------------------------------------
 
 
-def _times_ns(parsed: Parsed, lines: np.ndarray | None) -> np.ndarray:
+def _times_ns(parsed: Parsed) -> np.ndarray:
     """int64 UTC nanoseconds of the time column (the rules of `csv_data._parse_times`)."""
     column, name, where = parsed.time, parsed.headers["time"], parsed.where
 
     def problem(bad: np.ndarray, text: str) -> None:
-        if parsed.exact_fallback or lines is None:
+        lines = None if parsed.exact_fallback else parsed.lines
+        if lines is None:
             raise _Exact
         _fail(bad, lines, name, text, where)
 

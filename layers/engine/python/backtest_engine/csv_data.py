@@ -74,9 +74,9 @@ def read_csv_bars(
     _check_arguments(symbol, lot_size, periods_per_year, timeframe)
     from backtest_engine import columnar  # here: it imports this module's helpers
 
-    data, exact_source = _as_bytes(source)
+    data, exact_source = _as_input(source, columnar.CsvInput)
     if data is not None:
-        _check_text(data)
+        _check_text(data.head)
         parsed = columnar.parse_csv(data)
         if parsed is not None:
             bars = columnar.finish(
@@ -112,25 +112,26 @@ def _check_arguments(symbol: Any, lot_size: Any, periods_per_year: Any, timefram
         raise UserInputError("timeframe must be a non-empty string")
 
 
-def _as_bytes(source: Any) -> tuple[bytes | None, Any]:
-    """The file's bytes for the columnar reader (None: leave it to the exact reader), and what the exact
-    reader reads should it be needed (a stream is read once here, so it gets a copy)."""
+def _as_input(source: Any, csv_input: Any) -> tuple[Any, Any]:
+    """The file for the columnar reader (a `columnar.CsvInput`; None: leave it to the exact reader), and
+    what the exact reader reads should it be needed (a stream is read once here, so it gets a copy)."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
-        return data, io.BytesIO(data)
+        return csv_input.of_bytes(data), io.BytesIO(data)
     if isinstance(source, io.TextIOBase) or hasattr(source, "read"):
         content = source.read()
         if isinstance(content, str):
-            return _encoded(content), io.StringIO(content)
+            encoded = _encoded(content)
+            return (csv_input.of_bytes(encoded) if encoded is not None else None), io.StringIO(content)
         if isinstance(content, bytes | bytearray):
-            return bytes(content), io.BytesIO(bytes(content))
+            return csv_input.of_bytes(bytes(content)), io.BytesIO(bytes(content))
         return None, source
     if isinstance(source, str) and "\n" in source:
-        return _encoded(source), source
+        encoded = _encoded(source)
+        return (csv_input.of_bytes(encoded) if encoded is not None else None), source
     if isinstance(source, str | os.PathLike):
         try:
-            with open(os.fspath(source), "rb") as handle:
-                return handle.read(), source
+            return csv_input.of_path(source), source
         except OSError:
             return None, source  # the exact reader names the problem
     return None, source
