@@ -5,10 +5,10 @@ from, so local runs exercise the deployed layout. tests/infra/test_local_parity.
     names = create_resources("us-east-1", prefix="backtest", allowed_origins=("*",))
     topology.function_environment(topology.SUBMIT, log_level="INFO", **names.resources())
 
-What is built: both tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
+What is built: the tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
 with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeout, retention, redrive
 after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
-lifecycle). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
+lifecycle, the event notification of dataset uploads: moto stores it, `local/s3_events.py` delivers it). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
 bucket; AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are
 kept. boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`,
 `bucket_name`) are read where no AWS client should load (the local event builders).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backtest_service import topology
-from backtest_service.topology import BucketSpec, QueueSpec, TableSpec
+from backtest_service.topology import BucketSpec, FunctionSpec, QueueSpec, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,6 +42,7 @@ class ResourceNames:
     dlq_url: str
     dlq_arn: str
     results_bucket: str
+    datasets_table: str
 
     def resources(self) -> dict[str, str]:
         """The keyword arguments of `topology.resource_environment` / `function_environment`."""
@@ -50,6 +51,7 @@ class ResourceNames:
             "idempotency_table": self.idempotency_table,
             "jobs_queue_url": self.jobs_queue_url,
             "results_bucket": self.results_bucket,
+            "datasets_table": self.datasets_table,
         }
 
 
@@ -64,6 +66,17 @@ def queue_names(spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str
 
 def bucket_name(spec: BucketSpec, region: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}-{spec.name}-{region}"
+
+
+def function_name(spec: FunctionSpec, prefix: str = DEFAULT_PREFIX) -> str:
+    """The local function's name (the `LambdaContext.function_name` its invocations get)."""
+    return f"{prefix}-{spec.name}"
+
+
+def function_arn(spec: FunctionSpec, region: str, prefix: str = DEFAULT_PREFIX) -> str:
+    from local.embedded_aws import ACCOUNT_ID
+
+    return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name(spec, prefix)}"
 
 
 def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
@@ -128,7 +141,13 @@ def _queue_arn(client: SQSClient, url: str) -> str:
 
 
 def create_bucket(
-    client: S3Client, name: str, spec: BucketSpec, *, region: str, allowed_origins: Sequence[str]
+    client: S3Client,
+    name: str,
+    spec: BucketSpec,
+    *,
+    region: str,
+    allowed_origins: Sequence[str],
+    prefix: str = DEFAULT_PREFIX,
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -168,6 +187,21 @@ def create_bucket(
             ]
         },
     )
+    if spec.notifications:  # moto keeps the configuration; local/s3_events.py delivers what it names
+        client.put_bucket_notification_configuration(
+            Bucket=name,
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {
+                        "Id": f"{notification.function.name}-{i}",
+                        "LambdaFunctionArn": function_arn(notification.function, region, prefix),
+                        "Events": list(notification.events),  # type: ignore[typeddict-item]
+                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}},
+                    }
+                    for i, notification in enumerate(spec.notifications)
+                ]
+            },
+        )
     if spec.cors is not None:
         client.put_bucket_cors(
             Bucket=name,
@@ -197,7 +231,14 @@ def create_resources(
         create_table(dynamodb, table_name(spec, prefix), spec)
     queue_url, queue_arn, dlq_url, dlq_arn = create_queues(session.client("sqs"), topology.JOBS_QUEUE, prefix)
     bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
-    create_bucket(session.client("s3"), bucket, topology.RESULTS_BUCKET, region=region, allowed_origins=allowed_origins)
+    create_bucket(
+        session.client("s3"),
+        bucket,
+        topology.RESULTS_BUCKET,
+        region=region,
+        allowed_origins=allowed_origins,
+        prefix=prefix,
+    )
     return ResourceNames(
         region=region,
         jobs_table=table_name(topology.JOBS_TABLE, prefix),
@@ -207,4 +248,5 @@ def create_resources(
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         results_bucket=bucket,
+        datasets_table=table_name(topology.DATASETS_TABLE, prefix),
     )

@@ -103,3 +103,17 @@ def invalid_from_errors(errors: Sequence[Mapping[str, Any]]) -> RequestInvalid:
         problems.append(f"{name}: {msg}" if name else msg)
     first = _field_name(errors[0].get("loc", ())) if errors else None
     return RequestInvalid("; ".join(problems) or "the request is invalid", field=first)
+
+
+# ---- datasets --------------------------------------------------------------------------------------
+
+
+class DatasetNotFound(ServiceError):
+    """Unknown dataset id, or one owned by someone else: one answer for both."""
+
+    code = "NotFound"
+    status = 404
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(f"no dataset with dataset_id {dataset_id!r}", field="dataset_id")
+        self.dataset_id = dataset_id

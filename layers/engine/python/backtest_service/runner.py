@@ -35,12 +35,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from backtest_engine.bars import Bars
 from backtest_engine.engine import run_backtest
 from backtest_engine.errors import EngineError, StrategyFault, UserInputError
 from backtest_engine.models import BacktestRequest
 from backtest_engine.result import BacktestResult, iter_json
 from backtest_engine.sandbox import SandboxLimits
 from backtest_engine.sandbox.supervisor import default_supervisor
+from backtest_service import dataset_bars
 from backtest_service.errors import JobAlreadyTerminal, JobNotFound, invalid_from_errors
 from backtest_service.job_queue import decode_message
 from backtest_service.job_store import JobStore, default_job_store
@@ -49,7 +51,8 @@ from backtest_service.observability import MetricUnit, count_failure, logger, me
 from backtest_service.result_store import ResultStore, default_result_store
 from backtest_service.settings import Settings, get_settings
 
-Engine = Callable[[BacktestRequest, SandboxLimits], BacktestResult]
+# (request, limits) for the synthetic catalog; (request, limits, bars) for a dataset's bars.
+Engine = Callable[..., BacktestResult]
 
 
 class Outcome(StrEnum):
@@ -59,8 +62,8 @@ class Outcome(StrEnum):
     MISSING = "MISSING"  # no such job (expired by TTL): nothing to do
 
 
-def run_engine(request: BacktestRequest, limits: SandboxLimits) -> BacktestResult:
-    return run_backtest(request, limits=limits)
+def run_engine(request: BacktestRequest, limits: SandboxLimits, bars: Bars | None = None) -> BacktestResult:
+    return run_backtest(request, limits=limits, bars=bars)
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +146,9 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
             request = BacktestRequest.model_validate(job.request, context={"max_bars": None})
         except ValidationError as exc:
             raise UserInputError(invalid_from_errors(exc.errors()).message) from None
-        result = deps.engine(request, sandbox_limits(deps.settings))
+        bars = dataset_bars.bars_for(request, job.owner)  # a dataset's bars; None: the synthetic catalog
+        limits = sandbox_limits(deps.settings)
+        result = deps.engine(request, limits) if bars is None else deps.engine(request, limits, bars)
     except (StrategyFault, UserInputError) as fault:
         error = fault.to_dict()
         if deps.jobs.mark_failed(execution_id, error):

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from backtest_engine.models import MAX_CODE_BYTES, BacktestRequest
 from backtest_engine.sandbox import compile_strategy
-from backtest_service import clients
+from backtest_service import clients, datasets
 from backtest_service.api_models import SubmitResponse
 from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, invalid_from_errors
 from backtest_service.job_queue import JobQueue, default_job_queue
@@ -92,7 +92,8 @@ def register_lambda_context(context: Any) -> None:
 
 def validate_request(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> BacktestRequest:
     """The request with every check of `BacktestRequest` under this deployment's bar cap."""
-    data = body.model_dump() if isinstance(body, BaseModel) else dict(body)
+    # exclude_unset: the request knows which fields the caller gave (a dataset's own dates apply otherwise)
+    data = body.model_dump(exclude_unset=True) if isinstance(body, BaseModel) else dict(body)
     if (where := _not_unicode_text(data)) is not None:  # DynamoDB stores UTF-8: refuse, never a 5xx
         raise RequestInvalid(
             f"{where} contains a lone surrogate (\\ud800-\\udfff), which is not Unicode text; remove it",
@@ -139,6 +140,7 @@ def submit_backtest(
     """Validate, compile-check, store and queue one backtest for `owner`; the 202 answer."""
     deps = deps or default_deps()
     request = validate_request(body, max_bars=deps.settings.max_bars)
+    request = datasets.resolve_request(request, owner)  # dataset_id: the caller's READY dataset, else 422
     compile_strategy(request.strategy_code)  # StrategyCompileError(line=...) → 400
     if idempotency_key is None:
         return create_job(request, owner, deps)
