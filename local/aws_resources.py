@@ -8,10 +8,11 @@ from, so local runs exercise the deployed layout. tests/infra/test_local_parity.
 What is built: the tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
 with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeout, retention, redrive
 after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
-lifecycle, the event notification of dataset uploads: moto stores it, `local/s3_events.py` delivers it). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
-bucket; AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are
-kept. boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`,
-`bucket_name`) are read where no AWS client should load (the local event builders).
+lifecycle, the event notification of dataset uploads: moto stores it, `local/s3_events.py` delivers it).
+Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log bucket;
+AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are kept.
+boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`, `bucket_name`)
+are read where no AWS client should load (the local event builders).
 """
 
 from __future__ import annotations
