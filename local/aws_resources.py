@@ -189,20 +189,18 @@ def create_bucket(
         },
     )
     if spec.notifications:  # moto keeps the configuration; local/s3_events.py delivers what it names
-        client.put_bucket_notification_configuration(
-            Bucket=name,
-            NotificationConfiguration={
-                "LambdaFunctionConfigurations": [
-                    {
-                        "Id": f"{notification.function.name}-{i}",
-                        "LambdaFunctionArn": function_arn(notification.function, region, prefix),
-                        "Events": list(notification.events),  # type: ignore[typeddict-item]
-                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}},
-                    }
-                    for i, notification in enumerate(spec.notifications)
-                ]
-            },
-        )
+        configuration: Any = {
+            "LambdaFunctionConfigurations": [
+                {
+                    "Id": f"{notification.function.name}-{i}",
+                    "LambdaFunctionArn": function_arn(notification.function, region, prefix),
+                    "Events": list(notification.events),
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}},
+                }
+                for i, notification in enumerate(spec.notifications)
+            ]
+        }
+        client.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=configuration)
     if spec.cors is not None:
         client.put_bucket_cors(
             Bucket=name,
