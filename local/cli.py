@@ -1,4 +1,4 @@
-"""The `backtest` command: run, demo, local, replay."""
+"""The `backtest` command: run, demo, local, replay, datasets."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
     "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
+    "datasets": ("local.datasets_command", "upload, list, show or delete your own OHLCV datasets on a running API"),
 }
 
 
