@@ -24,7 +24,7 @@ help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
 	@echo "make test    - install everything, then lint, type-check and run every test"
 	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
-	@echo "make layer   - build the Lambda layer for the runtime into build/layer"
+	@echo "make layer   - build the Lambda layers for the runtime into build/layer and build/layer-datasets"
 	@echo "make synth   - synthesize the CDK stack into cdk.out"
 	@echo "make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=ops@example.com]"
 	@echo "             - layer, synth (cdk-nag), cfn-lint, then cdk deploy with the pinned CDK CLI"
@@ -93,6 +93,7 @@ fuzz: install
 # Needs only python3 and uv, not the venv; see docs/DEPLOY.md.
 layer: | $(UV_STAMP)
 	$(PYTHON) -m infra.build_layer --uv $(UV)
+	$(PYTHON) -m infra.build_layer --uv $(UV) --datasets
 
 # Synthesize without the Node CLI: `make synth CDK_CONTEXT="-c stage=prod -c allowedOrigins=https://app.example.com"`.
 CDK_CONTEXT ?=

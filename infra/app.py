@@ -24,7 +24,7 @@ from infra.nag import add_checks
 from infra.stack import BacktestServiceStack
 
 CDK_JSON = REPO_ROOT / "cdk.json"
-CONTEXT_KEYS = ("stage", "authMode", "userPoolId", "allowedOrigins", "alarmEmail", "layerDir")
+CONTEXT_KEYS = ("stage", "authMode", "userPoolId", "allowedOrigins", "alarmEmail", "layerDir", "datasetsLayerDir")
 
 
 def project_context() -> dict[str, Any]:

@@ -41,6 +41,7 @@ class BacktestServiceStack(Stack):
             Output.DEAD_LETTER_QUEUE_URL: self.queues.dead_letter.queue_url,
             Output.RESULTS_BUCKET_NAME: self.storage.results_bucket.bucket_name,
             Output.JOBS_TABLE_NAME: self.storage.jobs_table.table_name,
+            Output.DATASETS_TABLE_NAME: self.storage.datasets_table.table_name,
             Output.IDEMPOTENCY_TABLE_NAME: self.storage.idempotency_table.table_name,
             Output.ALARM_TOPIC_ARN: self.monitoring.topic.topic_arn,
             Output.DASHBOARD_NAME: self.monitoring.dashboard.dashboard_name,
