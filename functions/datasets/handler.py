@@ -32,7 +32,7 @@ app = create_resolver(topology.DATASETS)
         "INVALID with the line and column at fault. Name it as dataset_id in POST /api/backtest/run."
     ),
     status_code=201,
-    responses=responses(201, "Created: upload the file to upload_url", 401, 415, 503),
+    responses=responses(201, "Created: upload the file to upload_url", 400, 401, 415, 503),
     tags=["datasets"],
 )
 @tracer.capture_method

@@ -134,5 +134,6 @@ def test_a_property_changed_in_the_template_only_is_reported(synthesized: Synthe
     assert differences(cdk_view(template, synthesized.stacks["Dev"]), local) == [
         "queue JobsQueue: RedrivePolicy is {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 5} in the "
         "CDK stack, {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 3} in the local stack",
+        "table DatasetsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
         "table JobsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
     ]
