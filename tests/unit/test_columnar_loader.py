@@ -294,3 +294,33 @@ def test_the_npz_copy_round_trips_every_bar_without_pickle() -> None:
     assert back.fingerprint() == bars.fingerprint()
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # every member loads without pickle
         assert sorted(npz.files) == ["close", "high", "low", "meta", "open", "times", "volume"]
+
+
+@pytest.mark.parametrize(
+    ("header", "rows"),
+    [
+        ("Date,Time,Open,High,Low,Close,Volume\n", ["2024-01-02,14:30,1,1,1,1,1", "2024-01-02,14:31:00,1,1,1,1,1"]),
+        (
+            "date,time,open,high,low,close,volume\n",
+            ["2024-01-02,2024-01-02T14:30Z,1,1,1,1,1", "x,2024-01-02T14:31Z,1,1,1,1,1"],
+        ),
+    ],
+)
+def test_separate_date_and_time_columns_load_on_the_fast_path(
+    header: str, rows: list[str], count_exact: list[int]
+) -> None:
+    text = csv_of(*rows, header=header)
+    fast = read_csv_bars(text)
+    assert count_exact == []
+    same_bars(fast, exact(text))
+
+
+def test_a_bad_time_of_day_is_named_by_the_exact_reader() -> None:
+    text = csv_of(
+        "2024-01-02,14:30,1,1,1,1,1", "2024-13-02,14:31,1,1,1,1,1", header="Date,Time,Open,High,Low,Close,Volume\n"
+    )
+    with pytest.raises(DataError) as fast:
+        read_csv_bars(text)
+    with pytest.raises(DataError) as slow:
+        exact(text)
+    assert fast.value.message == slow.value.message and fast.value.line == 3

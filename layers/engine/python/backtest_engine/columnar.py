@@ -31,6 +31,7 @@ import numpy as np
 
 from backtest_engine.bars import Bars
 from backtest_engine.csv_data import (
+    _CLOCK,
     _DAY_NS,
     _EPOCH_UNITS,
     _MAX_NS,
@@ -121,16 +122,22 @@ def parse_csv(source: CsvInput | bytes) -> Parsed | None:
     if not headers or len(set(headers)) != len(headers) or any(not h.strip() for h in headers):
         return None  # pandas renames blank and repeated headers: the exact reader words that
     columns = map_headers(headers)  # header problems are raised here, as the exact reader raises them
-    if "_date_header" in columns:
-        return None  # a date and a time-of-day column, maybe: the exact reader decides
+    date = columns.pop("_date_header", None)
+    time_of_day = columns.pop("_time_header", None)
     names = [columns["time"], *(columns[c] for c in VALUE_COLUMNS)]
-    if pyarrow_available():
+    if date is not None and time_of_day is not None:  # a date column and a time column: maybe a time of day
+        if not pyarrow_available():
+            return None  # the exact reader decides
+        parsed = _read_with_pyarrow(csv_input.readable, names, date=date)
+        if parsed is not None and parsed[3]:
+            columns["time"] = date  # as the exact reader names the combined column
+    elif pyarrow_available():
         parsed = _read_with_pyarrow(csv_input.readable, names)
     else:
         parsed = _read_with_pandas(csv_input.whole(), names)
     if parsed is None:
         return None
-    time, values, rows = parsed
+    time, values, rows, _ = parsed
 
     def line_numbers() -> np.ndarray | None:
         data = csv_input.whole()
@@ -147,17 +154,26 @@ def parse_csv(source: CsvInput | bytes) -> Parsed | None:
     return Parsed(headers_map, rows, time, named, line_numbers)
 
 
-def _read_with_pyarrow(data: Any, names: list[str]) -> tuple[Any, list[np.ndarray | None], int] | None:
+def _read_with_pyarrow(
+    data: Any, names: list[str], *, date: str | None = None
+) -> tuple[Any, list[np.ndarray | None], int, bool] | None:
+    """(time column, value columns (None: has a missing value), rows, whether the time is `date` + a time of
+    day). With `date`, both the time column and `date` are read as text: when every time is a time of day
+    (HH:MM[:SS]), the two make the time, as the exact reader combines them."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    types = {name: pa.float64() for name in names[1:]}
+    if date is not None:
+        types.update({names[0]: pa.string(), date: pa.string()})
     try:
         table = pacsv.read_csv(
             data if isinstance(data, str) else pa.py_buffer(data),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                include_columns=names,
-                column_types={name: pa.float64() for name in names[1:]},
+                include_columns=[*names, *([date] if date else [])],
+                column_types=types,
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),
@@ -165,10 +181,20 @@ def _read_with_pyarrow(data: Any, names: list[str]) -> tuple[Any, list[np.ndarra
     except (pa.ArrowException, ValueError, OSError):
         return None  # a cell that is not a number, a ragged row, bytes that are not UTF-8, ...
     values = [None if table.column(n).null_count else table.column(n).to_numpy() for n in names[1:]]
-    return table.column(names[0]), values, table.num_rows
+    time, combined = table.column(names[0]), False
+    if date is not None:
+        clock = pc.match_substring_regex(pc.utf8_trim_whitespace(time), _CLOCK.pattern)
+        if time.null_count or table.column(date).null_count:
+            return None  # the exact reader decides what a blank date or time means
+        if table.num_rows and pc.all(clock).as_py():
+            time = pc.binary_join_element_wise(
+                pc.utf8_trim_whitespace(table.column(date)), pc.utf8_trim_whitespace(time), " "
+            )
+            combined = True
+    return time, values, table.num_rows, combined
 
 
-def _read_with_pandas(data: bytes, names: list[str]) -> tuple[Any, list[np.ndarray | None], int] | None:
+def _read_with_pandas(data: bytes, names: list[str]) -> tuple[Any, list[np.ndarray | None], int, bool] | None:
     import pandas as pd
 
     try:
@@ -187,8 +213,8 @@ def _read_with_pandas(data: bytes, names: list[str]) -> tuple[Any, list[np.ndarr
         values.append(None if np.isnan(column).any() else column)
     time = frame[names[0]]
     if time.isna().any():
-        return frame[names[0]].to_numpy(dtype=object), [None] * len(values), len(frame)
-    return time.to_numpy(dtype=object), values, len(frame)
+        return frame[names[0]].to_numpy(dtype=object), [None] * len(values), len(frame), False
+    return time.to_numpy(dtype=object), values, len(frame), False
 
 
 # ---- Parquet ---------------------------------------------------------------------------------------
