@@ -236,3 +236,31 @@ def test_an_upload_for_a_deleted_dataset_leaves_nothing(api: Api, stack: LocalSt
 def test_bad_create_bodies_are_422(api: Api, body: dict[str, Any]) -> None:
     res = api.call("POST", DATASETS, body=body)
     assert res.status == 422, res.body
+
+
+def test_a_storage_fault_while_validating_is_retried_and_leaves_nothing_half_written(
+    api: Api, stack: LocalStack
+) -> None:
+    # Given the validated copy's write fails once (S3 unavailable)
+    created = create(api)
+    upload(created, ohlcv_csv())
+    with stack.inject_fault("s3", "PutObject", times=1) as failed:
+        # When S3's notification is delivered (Lambda retries an asynchronous invocation twice)
+        stack.deliver_uploads()
+    # Then the retry made it READY, with one copy
+    assert failed == ["PutObject"]
+    dataset = api.call("GET", created["dataset_url"]).body
+    assert dataset["status"] == "READY"
+    assert keys(stack) == [f"{DATASET_DATA_PREFIX}{created['dataset_id']}.npz"]
+
+
+def test_a_table_fault_on_create_is_a_503_and_stores_nothing(api: Api, stack: LocalStack) -> None:
+    with stack.inject_fault("dynamodb", "PutItem"):
+        res = api.call("POST", DATASETS, body={"name": "x"})
+    assert res.status == 503 and res.headers.get("Retry-After") == "5"
+    assert api.call("GET", DATASETS).body["datasets"] == []
+
+
+def test_a_next_token_not_made_by_the_api_is_a_400(api: Api) -> None:
+    res = api.call("GET", DATASETS, query={"next_token": "bm90LWEtdG9rZW4"})
+    assert res.status == 400 and res.error["type"] == "InvalidNextToken"
