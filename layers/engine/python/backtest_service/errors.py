@@ -117,3 +117,13 @@ class DatasetNotFound(ServiceError):
     def __init__(self, dataset_id: str) -> None:
         super().__init__(f"no dataset with dataset_id {dataset_id!r}", field="dataset_id")
         self.dataset_id = dataset_id
+
+
+class InvalidDatasetNextToken(InvalidNextToken):
+    def __init__(self) -> None:
+        ServiceError.__init__(
+            self,
+            "next_token is not one this API returned for your datasets; omit it to start from the newest "
+            "dataset, or pass the next_token of the previous page unchanged",
+            field="next_token",
+        )
