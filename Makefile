@@ -18,12 +18,13 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install install-local lock lock-check demo test lint unit integration infra e2e bench fuzz layer synth \
-	cdk-lint deploy-check deploy clean
+	cdk-lint deploy-check deploy clean report-screenshot
 
 help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
 	@echo "make test    - install everything, then lint, type-check and run every test"
-	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md)"
+	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md, bench/OPTIMIZATION.md)"
+	@echo "make report-screenshot - a sample backtest report and comparison as PNG (build/*-screenshot.png)"
 	@echo "make layer   - build the Lambda layers for the runtime into build/layer and build/layer-datasets"
 	@echo "make synth   - synthesize the CDK stack into cdk.out"
 	@echo "make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=ops@example.com]"
@@ -72,6 +73,10 @@ test: lint
 unit: install
 	$(PY) -m pytest tests/unit
 
+# A sample report and comparison, screenshot whole in headless Chromium (/usr/bin/chromium): build/*.png.
+report-screenshot: install
+	$(PY) -m tools.report_screenshot
+
 # The benchmarks run in their own venv: vectorbt's numba may need another numpy than the main venv's.
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
@@ -83,6 +88,7 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py
+	$(BENCH_VENV)/bin/python bench/optimize.py
 
 # A longer fuzzing run of the HTTP API (make test runs 30 examples per operation).
 FUZZ_EXAMPLES ?= 500

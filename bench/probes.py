@@ -5,6 +5,10 @@
 - ``probes.py cli-memory ARGS...``: ``backtest ARGS...`` (the CLI, in this process) with its stdout sent
   to /dev/null; then prints, as JSON on stderr, the peak RSS of this process and of its largest child
   (the sandbox).
+- ``probes.py runner-flip``: the runner's path for the worst legal request (a strategy that flips long/short
+  every bar over the 2,000,000-bar cap: one trade a bar) — the engine, then every stored object (the
+  result's gzip JSON, the curve and trade records) written to an S3 client that counts the bytes and keeps
+  none (moto would hold them in this process); prints the runner's peak RSS and the sizes as JSON on stderr.
 - ``probes.py memory-5m``: 5,000,000 one-minute bars through `run_backtest` and its JSON (`json_bytes`);
   prints the peak RSS after each stage, for this process and for the sandbox child.
 """
@@ -150,6 +154,78 @@ def memory_5m() -> None:
     sys.stderr.write(json.dumps(stages) + "\n")
 
 
+FLIP = """\
+import numpy as np
+
+def generate_signals(data, params):
+    return np.where(np.arange(len(data)) % 2 == 0, 1.0, -1.0)
+"""
+
+
+class _CountingS3:
+    """An S3 client that reads every body it is given and keeps only its size."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+
+    def put_object(self, *, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self.sizes[Key] = len(Body)
+        return {}
+
+    def create_multipart_upload(self, *, Key: str, **_: Any) -> dict[str, Any]:
+        self.sizes[Key] = 0
+        return {"UploadId": "u"}
+
+    def upload_part(self, *, Key: str, Body: bytes, PartNumber: int, **_: Any) -> dict[str, Any]:
+        self.sizes[Key] += len(Body)
+        return {"ETag": str(PartNumber)}
+
+    def complete_multipart_upload(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+
+def runner_flip() -> None:
+    from backtest_engine.catalog import MAX_BARS, estimate_bars
+    from backtest_engine.models import BacktestRequest
+    from backtest_service.result_store import ResultStore
+    from backtest_service.runner import run_engine, sandbox_limits, store_artifacts
+    from backtest_service.settings import Settings
+
+    start, end = date(2018, 1, 1), date(2021, 10, 19)
+    assert estimate_bars("BTCUSD", "1m", start, end) <= MAX_BARS
+    # No costs: with them the flip is bankrupt within days and stops trading; without, it trades every bar.
+    request = BacktestRequest(
+        strategy_code=FLIP, symbol="BTCUSD", timeframe="1m", start_date=start, end_date=end, commission=0, slippage=0
+    )
+    settings = Settings.model_validate(
+        {"jobs_table": "t", "idempotency_table": "i", "jobs_queue_url": "https://q/x", "results_bucket": "bucket"}
+    )
+    t = time.perf_counter()
+    run = run_engine(request, sandbox_limits(settings))
+    engine_s = time.perf_counter() - t
+    engine_mib = _peak_mib(resource.RUSAGE_SELF)
+    s3 = _CountingS3()
+    t = time.perf_counter()
+    store_artifacts("flip", run, ResultStore("bucket", client=s3))  # type: ignore[arg-type]
+    store_s = time.perf_counter() - t
+    _end_sandbox()
+    sys.stderr.write(
+        json.dumps(
+            {
+                "bars": run.result.market_data_stats.data_points,
+                "trades": run.result.trade_summary.total_trades,
+                "engine_s": round(engine_s, 2),
+                "store_s": round(store_s, 2),
+                "runner_peak_mib_after_engine": engine_mib,
+                "runner_peak_mib": _peak_mib(resource.RUSAGE_SELF),
+                "child_peak_mib": _peak_mib(resource.RUSAGE_CHILDREN),
+                "object_mib": {k.split("/")[-1]: round(v / 2**20, 1) for k, v in s3.sizes.items()},
+            }
+        )
+        + "\n"
+    )
+
+
 def _end_sandbox() -> None:
     """The sandbox children are the zygote's: their peak RSS reaches RUSAGE_CHILDREN once the zygote ended."""
     from backtest_engine.sandbox.supervisor import default_supervisor
@@ -163,6 +239,8 @@ if __name__ == "__main__":
         vectorbt_cold(int(sys.argv[2]))
     elif what == "cli-memory":
         cli_memory(sys.argv[2:])
+    elif what == "runner-flip":
+        runner_flip()
     elif what == "memory-5m":
         memory_5m()
     else:

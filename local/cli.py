@@ -1,4 +1,4 @@
-"""The `backtest` command: run, demo, local, replay, datasets."""
+"""The `backtest` command: run, optimize, report, compare, demo, local, replay, datasets."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from types import ModuleType
 # imported only when that command runs, so `backtest run` does not pay for boto3 and powertools.
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("local.run_command", "backtest one strategy file in this process"),
+    "report": ("local.report_command", "write the HTML report of a stored result (backtest run --json)"),
+    "compare": ("local.compare_command", "put several runs' equity curves and metrics side by side in one HTML file"),
+    "optimize": (
+        "local.optimize_command",
+        "search parameters in this process (grid, random, walk-forward)",
+    ),
     "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
     "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),

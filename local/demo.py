@@ -2,8 +2,9 @@
 
 submit (API event → submit function: compile check, job QUEUED, message queued) → the jobs queue →
 run_backtest (sandboxed engine, full result to S3, summary to DynamoDB) → status function (job
-SUCCEEDED, presigned link) → the full result read from S3 and copied to `build/demo-result.json`.
-Every step runs the real handler on moto, in this process.
+SUCCEEDED, presigned link) → the full result read from S3 and copied to `build/demo-result.json`, and
+its HTML report written to `build/demo-report.html`. Every step runs the real handler on moto, in this
+process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from local.stack import LocalStack
 
 DEFAULT_STRATEGY = REPO_ROOT / "examples" / "sma_crossover_vectorized.py"
 DEFAULT_OUTPUT = REPO_ROOT / "build" / "demo-result.json"
+DEFAULT_REPORT = REPO_ROOT / "build" / "demo-report.html"
 USER = "demo-user"
 
 
@@ -32,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", type=Path, default=DEFAULT_STRATEGY, help="strategy file (default: SMA crossover)")
     add_request_arguments(p)
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to copy the full result JSON")
+    p.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="where to write the HTML report")
 
 
 class _Clock:
@@ -99,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_bytes(raw)
         clock.step("fetch the full result from S3")
+        report_size = write_report(result, args.report)
+        clock.step("build the report")
 
     print()
     print(render_summary(result))
@@ -111,11 +116,29 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"  in S3:   s3://{bucket}/{key}  (moto, gone when the demo exits)")
     print(f"  copy:    {_relative(args.output)}")
+    print(f"  report:  {_relative(args.report)}  ({report_size / 1024:.0f} KiB, one HTML file: open it in a browser)")
     print(f"  status:  results_url is a presigned link, valid {job.get('results_url_expires_in')} s")
     print()
     total = time.perf_counter() - clock.t0
     print("Demo timings: " + ", ".join(f"{name} {took:.2f} s" for name, took in clock.steps) + f"; total {total:.2f} s")
     return 0
+
+
+def write_report(result: dict[str, Any], path: Path) -> int:
+    """The HTML report of the stored `result`, on its bars generated again (the same request gives the same
+    bars: checked by the data fingerprint), written to `path`; its size in bytes."""
+    from backtest_engine.market_data import load_bars
+    from backtest_engine.report import build_report, result_from_json
+
+    full = result_from_json(result)
+    req = full.request
+    bars = load_bars(req["symbol"], req["timeframe"], req["start_date"], req["end_date"])
+    if bars.fingerprint() != full.data_fingerprint:
+        raise RuntimeError(f"the demo's bars differ from the job's ({bars.fingerprint()} != {full.data_fingerprint})")
+    page = build_report(full, bars).encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(page)
+    return len(page)
 
 
 def _poll(stack: LocalStack, status_url: str, timeout_seconds: float = 60.0) -> dict[str, Any]:

@@ -44,9 +44,14 @@ def api_event(
     user: str | None = DEFAULT_USER,
     iam_arn: str | None = None,
     source_ip: str = "127.0.0.1",
+    base_path: str = "",
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event. The caller: `user`, a Cognito `sub`; or `iam_arn`, a SigV4
-    principal (give `user=None` with it); neither, an unauthenticated request."""
+    principal (give `user=None` with it); neither, an unauthenticated request.
+
+    `base_path`: what the URL the caller used has before the API's own path. API Gateway's own domain puts
+    the stage there (`/prod`: `requestContext.path` is `/prod/api/...`); the local server, like a custom
+    domain mapped at its root, puts nothing."""
     method = method.upper()
     found = match_route(method, path)
     resource, path_parameters = (found[0].path, found[1]) if found else (path, {})
@@ -99,7 +104,7 @@ def api_event(
                 "apiKeyId": None,
                 "principalOrgId": None,
             },
-            "path": f"/{STAGE}{path}",
+            "path": f"{base_path}{path}",
             "protocol": "HTTP/1.1",
             "requestId": request_id,
             "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),

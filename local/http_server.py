@@ -149,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length else b""
         headers = {k: v for k, v in self.headers.items()}
+        headers.setdefault("X-Forwarded-Proto", "http")  # as API Gateway tells a function the scheme (https there)
         user = self.headers.get(LOCAL_USER_HEADER) or _jwt_sub(self.headers.get("Authorization"))
         if not user and not app.require_user:
             user = DEFAULT_USER

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from backtest_engine.metric_definitions import HEADLINE_METRICS
+
 # The headline metrics, in the order a person reads them; `render_metrics(full=True)` shows all.
-HEADLINE = (
-    "total_return_percent",
-    "cagr_percent",
-    "annualized_return_percent",
-    "volatility_percent",
-    "sharpe_ratio",
-    "sortino_ratio",
-    "calmar_ratio",
-    "max_drawdown_percent",
-    "win_rate",
-    "profit_factor",
-    "total_trades",
-    "exposure_time_percent",
-    "buy_and_hold_return_percent",
-    "final_capital",
-)
+HEADLINE = HEADLINE_METRICS
 
 
 def _fmt(value: Any) -> str:

@@ -56,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", help="with --dataset: the caller on backtest local (X-Local-User)")
     p.add_argument("--token", help="with --dataset: a Cognito ID token for a deployed API")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--report", type=Path, metavar="PATH", help="also write the HTML report (one file, no network)")
     p.add_argument("--full", action="store_true", help="print every metric, not only the headline ones")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from backtest_engine.catalog import estimate_bars
     from backtest_engine.csv_data import read_csv_bars
     from backtest_engine.engine import run_backtest
+    from backtest_engine.market_data import load_bars
     from backtest_engine.metric_definitions import metric_definitions
     from backtest_engine.models import BacktestRequest
     from backtest_engine.result import iter_json
@@ -136,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                 lot_size=args.lot_size,
                 periods_per_year=args.periods_per_year,
             )
+        elif args.report is not None:  # the report draws the bars: load them here (the engine would anyway)
+            bars = load_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
     except ValidationError as exc:
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "request"
@@ -167,6 +171,11 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.done()
 
+    if args.report is not None:
+        written = write_report(result, bars, args.report)
+        if written is None:
+            return EXIT_BAD_INPUT
+        print(f"report: {written}", file=sys.stderr)
     if args.json:
         for chunk in iter_json(result):
             sys.stdout.buffer.write(chunk)
@@ -177,6 +186,21 @@ def run(args: argparse.Namespace) -> int:
     names = {str(d["key"]): str(d["name"]) for d in metric_definitions()}
     print(render_summary(data) if not args.full else render_metrics(data, full=True, names=names))
     return 0
+
+
+def write_report(result: Any, bars: Any, path: Path) -> Path | None:
+    """Build the HTML report of `result` on `bars` and write it to `path` (None, said on stderr, if it
+    cannot be written)."""
+    from backtest_engine.report import build_report
+
+    page = build_report(result, bars)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: cannot write the report {path}: {exc.strerror}", file=sys.stderr)
+        return None
+    return path
 
 
 def _run_on_dataset(args: argparse.Namespace, code: str) -> int:

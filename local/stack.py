@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from backtest_service import topology
-from backtest_service.routes import match_route
+from backtest_service.routes import SUBMIT_BACKTEST, match_route
 from backtest_service.topology import FunctionSpec
 from local import faults
 from local.aws_resources import DEFAULT_PREFIX, ResourceNames
@@ -253,7 +253,7 @@ class LocalStack:
         route = found[0]
         with _API_INVOCATION:
             response: dict[str, Any] = self.invoke(route.function.name, event)
-        if response.get("statusCode") == 202 and route.function == topology.SUBMIT:
+        if response.get("statusCode") in (200, 202) and route == SUBMIT_BACKTEST:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 self.progress.submitted(json.loads(response["body"])["execution_id"])
         return response

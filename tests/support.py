@@ -10,11 +10,21 @@ from typing import Any
 
 import requests
 
-from backtest_service.routes import GET_STATUS, SUBMIT_BACKTEST
+from backtest_service.routes import (
+    CANCEL_EXECUTION,
+    DELETE_EXECUTION,
+    GET_EQUITY,
+    GET_STATUS,
+    GET_TRADES,
+    SUBMIT_BACKTEST,
+    UPDATE_EXECUTION,
+    VALIDATE_BACKTEST,
+    Route,
+)
 from local.events import ApiResponse
 from local.stack import LocalStack
 
-TERMINAL = ("SUCCEEDED", "FAILED")
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 # A small, fast strategy: SMA crossover.
 SMA_CROSS = """\
@@ -36,6 +46,11 @@ def status_path(execution_id: str) -> str:
     return GET_STATUS.path.replace("{execution_id}", execution_id)
 
 
+def job_path(route: Route, execution_id: str) -> str:
+    """`route`'s path for one execution (e.g. `GET_EQUITY`)."""
+    return route.path.replace("{execution_id}", execution_id)
+
+
 class Api:
     """The API through the local stack's API Gateway events, as the Cognito user alice unless a call
     names another caller (`user=None`: nobody, or an IAM caller with `iam_arn=`)."""
@@ -53,6 +68,25 @@ class Api:
 
     def status(self, execution_id: str, user: str | None = "alice") -> ApiResponse:
         return self.call(GET_STATUS.method, status_path(execution_id), user=user)
+
+    def validate(self, user: str = "alice", **fields: Any) -> ApiResponse:
+        body = {"strategy_code": SMA_CROSS, **SMALL_RUN, **fields}
+        return self.call(VALIDATE_BACKTEST.method, VALIDATE_BACKTEST.path, body=body, user=user)
+
+    def cancel(self, execution_id: str, user: str = "alice") -> ApiResponse:
+        return self.call(CANCEL_EXECUTION.method, job_path(CANCEL_EXECUTION, execution_id), user=user)
+
+    def delete(self, execution_id: str, user: str = "alice") -> ApiResponse:
+        return self.call(DELETE_EXECUTION.method, job_path(DELETE_EXECUTION, execution_id), user=user)
+
+    def update(self, execution_id: str, user: str = "alice", **fields: Any) -> ApiResponse:
+        return self.call(UPDATE_EXECUTION.method, job_path(UPDATE_EXECUTION, execution_id), body=fields, user=user)
+
+    def equity(self, execution_id: str, user: str = "alice", **query: str) -> ApiResponse:
+        return self.call(GET_EQUITY.method, job_path(GET_EQUITY, execution_id), query=query or None, user=user)
+
+    def trades(self, execution_id: str, user: str = "alice", **query: str) -> ApiResponse:
+        return self.call(GET_TRADES.method, job_path(GET_TRADES, execution_id), query=query or None, user=user)
 
 
 class Client:

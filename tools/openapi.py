@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 
 from backtest_service import api_docs, routes, topology
+from backtest_service.api_models import BacktestResultDocument
 from local.embedded_aws import EnvironmentPatch
 from local.lambda_runtime import FUNCTIONS_DIR, REPO_ROOT, STAND_IN_RESOURCES, clear_service_caches, load_handler_module
 
@@ -34,7 +35,9 @@ DESCRIPTION = (
     "Submit trading strategies written in Python, backtest them in a sandbox against market data, "
     "and read performance metrics, trades and the equity curve. Callers are authenticated by API "
     "Gateway (Cognito user pool token in Authorization, or IAM SigV4); a job is visible only to its caller. "
-    "Every error answers {success: false, error: {type, message, field?, line?}}."
+    "Every error answers {success: false, error: {type, message, field?, line?}, errors?: [{field, message}]} "
+    "(a 422 lists every bad field in errors). A SUCCEEDED job's full result (schema BacktestResultDocument) is "
+    "behind its presigned results_url; its curve and trades are also served a page at a time."
 )
 API_FUNCTIONS = tuple(dict.fromkeys(route.function for route in routes.ROUTES))
 ROOT_COPY = REPO_ROOT / "openapi.json"
@@ -71,6 +74,8 @@ def render_document(functions_dir: Path = FUNCTIONS_DIR) -> str:
         clear_service_caches()
     document = json.loads(merge.get_openapi_json_schema())
     _drop_unreferenced_schemas(document)
+    _add_result_document(document)
+    _add_security(document)
     _check_routes(document)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -111,6 +116,44 @@ def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
             pending.extend(refs(schemas[name]))
     for name in set(schemas) - used:
         del schemas[name]
+
+
+def _add_result_document(document: dict[str, Any]) -> None:
+    """The schema of what `results_url` downloads (no route returns it: it comes from S3)."""
+    schema = BacktestResultDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas[BacktestResultDocument.__name__] = schema
+
+
+# How API Gateway authenticates callers (the stack's authMode): a Cognito user pool token, or IAM SigV4.
+SECURITY_SCHEMES = {
+    "cognito": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "A Cognito user pool ID or access token (the stack's default authMode=cognito).",
+        "x-amazon-apigateway-authtype": "cognito_user_pools",
+    },
+    "iam": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "An AWS SigV4 signature for service execute-api (authMode=iam, for service callers).",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+}
+
+
+def _add_security(document: dict[str, Any]) -> None:
+    """Security schemes, and on every operation that needs a caller, either of them (`backtest local` takes
+    an X-Local-User header instead: see its docs)."""
+    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for route in routes.ROUTES:
+        if route.documented and route.auth == "caller":
+            operation = document["paths"][route.path][route.method.lower()]
+            operation["security"] = [{"cognito": []}, {"iam": []}]
 
 
 def stale_copies(text: str) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The engine layer, the datasets layer and the six functions, each with its own role holding only what it calls."""
+"""The engine layer, the datasets layer and the seven functions, each with its own role holding only what it calls."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from backtest_service.topology import (
     HANDLER_MODULE,
     JOBS_QUEUE,
     JOBS_TABLE,
+    RESULTS,
     RESULTS_BUCKET,
     RESULTS_PREFIX,
     RUN_BACKTEST,
@@ -69,7 +70,7 @@ def handler_entry(folder: Path) -> str:
 
 
 class Functions(Construct):
-    """submit, status, symbols (behind the API) and run_backtest (fed by the jobs queue)."""
+    """submit, status, results, symbols (behind the API) and run_backtest (fed by the jobs queue)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, storage: Storage, queues: JobQueues
@@ -97,19 +98,33 @@ class Functions(Construct):
             [storage.idempotency_table.table_arn],
         )
         self._allow(self.submit, ["sqs:SendMessage"], [queues.jobs.queue_arn])
+        # ?wait=: reads the job until it ends, then answers it with presigned result links (signed with this
+        # role: it must be able to read what it links to).
+        self._allow(self.submit, ["dynamodb:GetItem"], [jobs_arn])
+        self._allow(self.submit, ["s3:GetObject"], [results_objects])
+        self._acknowledge_results_prefix(self.submit, storage.results_bucket, "links to")
 
         self.status = self._function(STATUS)
-        self._allow(self.status, ["dynamodb:GetItem"], [jobs_arn])
+        # Read one job, cancel (UpdateItem), rename (UpdateItem), delete (DeleteItem) the caller's jobs.
+        self._allow(self.status, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], [jobs_arn])
         self._allow(self.status, ["dynamodb:Query"], [f"{jobs_arn}/index/{JOBS_TABLE.gsi_name}"])
-        # Presigned result links are signed with this role: it must be able to read what it links to.
-        self._allow(self.status, ["s3:GetObject"], [results_objects])
-        self._acknowledge_results_prefix(self.status, storage.results_bucket, "reads")
+        # Presigned result links are signed with this role: it must be able to read what it links to; a
+        # deleted job's objects are deleted with it.
+        self._allow(self.status, ["s3:GetObject", "s3:DeleteObject"], [results_objects])
+        self._acknowledge_results_prefix(self.status, storage.results_bucket, "reads and deletes")
+
+        self.results = self._function(RESULTS)
+        self._allow(self.results, ["dynamodb:GetItem"], [jobs_arn])
+        self._allow(self.results, ["s3:GetObject"], [results_objects])
+        self._acknowledge_results_prefix(self.results, storage.results_bucket, "reads")
 
         self.symbols = self._function(SYMBOLS)  # reference data from the engine catalog: no AWS calls
 
         self.runner = self._function(RUN_BACKTEST, reserved_concurrency=config.runner_reserved_concurrency)
         self._allow(self.runner, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], [jobs_arn])
-        self._allow(self.runner, ["s3:PutObject"], [results_objects])
+        # PutObject (and the multipart upload of large record files, which it also covers); DeleteObject: the
+        # objects of a job cancelled or deleted while they were being written.
+        self._allow(self.runner, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"], [results_objects])
         self._acknowledge_results_prefix(self.runner, storage.results_bucket, "writes")
         # The event source grants the queue's consume actions (receive, delete, change visibility).
         self.runner.add_event_source(
@@ -193,13 +208,22 @@ class Functions(Construct):
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
-        return (self.submit, self.status, self.symbols, self.runner, self.datasets, self.validate_dataset)
+        return (
+            self.submit,
+            self.status,
+            self.results,
+            self.symbols,
+            self.runner,
+            self.datasets,
+            self.validate_dataset,
+        )
 
     @property
     def by_spec(self) -> dict[FunctionSpec, lambda_.Function]:
         return {
             SUBMIT: self.submit,
             STATUS: self.status,
+            RESULTS: self.results,
             SYMBOLS: self.symbols,
             RUN_BACKTEST: self.runner,
             DATASETS: self.datasets,

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from backtest_service import topology
+from backtest_service.result_store import artifact_keys
 from local.http_server import LocalServer
 from ops.replay import replay, target_from_local
 
@@ -79,7 +80,7 @@ def test_submit_poll_and_fetch_the_full_result_through_its_link(client: Any, loc
     )
     assert len(result["trades"]["pnl"]) == job["trade_summary"]["total_trades"]
     assert len(result["equity_curve"]["equity"]) == job["market_data_stats"]["data_points"]
-    assert _result_objects(local_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
+    assert sorted(_result_objects(local_server, execution_id)) == artifact_keys(execution_id)
 
 
 def test_a_retried_submit_with_the_same_idempotency_key_queues_one_job(
@@ -151,7 +152,7 @@ def test_an_infrastructure_fault_dead_letters_the_job_and_replay_runs_it_exactly
     job = client.wait(execution_id, until=("SUCCEEDED",))
     assert job["attempts"] == max_receives + 1
     assert job["error"] is None
-    assert _result_objects(local_server, execution_id) == [f"{topology.RESULTS_PREFIX}{execution_id}.json"]
+    assert sorted(_result_objects(local_server, execution_id)) == artifact_keys(execution_id)
     assert stack.queue_depth() == {"visible": 0, "in_flight": 0, "dlq": 0}
 
     # And replaying again, all of it or this job, runs nothing twice

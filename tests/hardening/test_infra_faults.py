@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from backtest_service import runner
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, JobSummaryUpdate
-from backtest_service.result_store import ResultStore
+from backtest_service.result_store import ResultStore, artifact_keys, result_key
 from backtest_service.topology import JOBS_QUEUE, RESULTS_PREFIX
 from local.event_source import EventSourceMapping
 from local.events import sqs_record
@@ -101,11 +101,11 @@ def _outcome_table() -> Iterator[None]:
 class Engine:
     """The real engine, behind a method a test can make faulty (`RunnerDeps` itself is frozen)."""
 
-    def __call__(self, request: Any, limits: Any) -> Any:
-        return self.run(request, limits)
+    def __call__(self, request: Any, limits: Any, hooks: Any = None) -> Any:
+        return self.run(request, limits, hooks)
 
-    def run(self, request: Any, limits: Any) -> Any:
-        return runner.run_engine(request, limits)
+    def run(self, request: Any, limits: Any, hooks: Any = None) -> Any:
+        return runner.run_engine(request, limits, hooks)
 
 
 @pytest.fixture
@@ -189,10 +189,12 @@ class Scenario:
         assert self.stack.queue_depth()["dlq"] == 0
         keys, versions = self.result_keys(), self.result_versions()
         if status == "SUCCEEDED":
-            assert keys == [f"{RESULTS_PREFIX}{self.execution_id}.json"]
-            assert len(versions) == 1, versions
-            assert job.result_key == keys[0] and job.error is None and not job.dead_lettered
-            stored = self.stack.client("s3").get_object(Bucket=self.stack.resources.results_bucket, Key=keys[0])
+            assert keys == artifact_keys(self.execution_id)
+            assert len(versions) == len(keys), versions  # one version of each object
+            assert job.result_key == result_key(self.execution_id) and job.error is None and not job.dead_lettered
+            stored = self.stack.client("s3").get_object(
+                Bucket=self.stack.resources.results_bucket, Key=result_key(self.execution_id)
+            )
             assert stored["ContentEncoding"] == "gzip"
             assert b'"performance_metrics"' in gzip.decompress(stored["Body"].read())
         else:
@@ -281,7 +283,7 @@ def test_a_failed_result_write_is_retried(scenario: Scenario, deps: runner.Runne
     fault = inject(deps.results, "put", lambda: s3_unavailable("PutObject"), before=1)
     scenario.submit()
     assert len(scenario.deliver()) == 1
-    assert scenario.result_keys() == []
+    assert result_key(scenario.execution_id) not in scenario.result_keys()  # the others are rewritten next time
     assert scenario.deliver() == []
     assert fault.failures == 1
     scenario.assert_final("S3 put fails (once)", "SUCCEEDED", attempts=2)
@@ -294,7 +296,7 @@ def test_a_result_write_whose_answer_was_lost_is_rewritten_into_the_same_object(
     fault = inject(deps.results, "put", lambda: s3_unavailable("PutObject"), after=1)
     scenario.submit()
     assert len(scenario.deliver()) == 1
-    assert len(scenario.result_versions()) == 1
+    assert len(scenario.result_versions()) == len(artifact_keys(scenario.execution_id)) - 1  # all but the summary
     assert scenario.deliver() == []
     assert fault.failures == 1
     scenario.assert_final("S3 put took effect, answer lost (once)", "SUCCEEDED", attempts=2)
@@ -327,7 +329,8 @@ def test_a_crash_after_the_result_write_reruns_into_the_same_object(
     fault = inject(deps.results, "put", lambda: Crash("killed after PutObject"), after=1)
     scenario.submit()
     assert len(scenario.deliver()) == 1
-    assert (scenario.job().status, len(scenario.result_versions())) == ("RUNNING", 1)
+    assert scenario.job().status == "RUNNING"
+    assert len(scenario.result_versions()) == len(artifact_keys(scenario.execution_id)) - 1  # no summary yet
     # Then the redelivery (RUNNING → RUNNING) runs again and overwrites the same object
     assert scenario.deliver() == []
     assert fault.failures == 1
@@ -341,8 +344,9 @@ def test_crashes_after_the_result_write_on_every_receive_then_replay(
     scenario.submit()
     for _ in range(MAX_RECEIVES):
         assert len(scenario.deliver()) == 1
-    # Then the job is FAILED (dead-lettered) while a result object exists: the replay makes it whole
-    assert (scenario.job().status, len(scenario.result_versions())) == ("FAILED", 1)
+    # Then the job is FAILED (dead-lettered): no run stored everything (no summary), so the partial objects
+    # are removed with it, and the replay makes it whole
+    assert (scenario.job().status, len(scenario.result_versions())) == ("FAILED", 0)
     scenario.dead_letter()
     assert scenario.replay_dlq() == [scenario.execution_id]
     scenario.deliver_until_idle()
@@ -359,7 +363,8 @@ def test_throttled_final_status_write_is_retried(scenario: Scenario, deps: runne
     fault = inject(deps.jobs, "mark_succeeded", lambda: throttled("UpdateItem"), before=1)
     scenario.submit()
     assert len(scenario.deliver()) == 1
-    assert (scenario.job().status, len(scenario.result_versions())) == ("RUNNING", 1)
+    assert scenario.job().status == "RUNNING"
+    assert len(scenario.result_versions()) == len(artifact_keys(scenario.execution_id))
     assert scenario.deliver() == []
     assert fault.failures == 1
     scenario.assert_final("DynamoDB throttle on the final status write (once)", "SUCCEEDED", attempts=2)
@@ -368,8 +373,9 @@ def test_throttled_final_status_write_is_retried(scenario: Scenario, deps: runne
 def test_status_store_down_for_every_write_leaves_the_job_running_until_replay(
     scenario: Scenario, deps: runner.RunnerDeps
 ) -> None:
-    # Given DynamoDB refuses the SUCCEEDED write and, on the last receive, the FAILED write too
-    succeeded = inject(deps.jobs, "mark_succeeded", lambda: throttled("UpdateItem"), before=MAX_RECEIVES)
+    # Given DynamoDB refuses every SUCCEEDED write (the dead-letter path's too) and, on the last receive, the
+    # FAILED write
+    succeeded = inject(deps.jobs, "mark_succeeded", lambda: throttled("UpdateItem"), before=MAX_RECEIVES + 1)
     failed = inject(deps.jobs, "mark_failed", lambda: throttled("UpdateItem"), before=1)
     scenario.submit()
     for _ in range(MAX_RECEIVES):
@@ -380,10 +386,26 @@ def test_status_store_down_for_every_write_leaves_the_job_running_until_replay(
     # When ops replay (replay resets a RUNNING job of a dead-lettered message)
     assert scenario.replay_dlq() == [scenario.execution_id]
     scenario.deliver_until_idle()
-    assert succeeded.failures == MAX_RECEIVES
+    assert succeeded.failures == MAX_RECEIVES + 1
     scenario.assert_final(
         "DynamoDB down for every status write → stuck RUNNING → DLQ → replay", "SUCCEEDED", MAX_RECEIVES + 1
     )
+
+
+def test_the_last_receive_finds_the_stored_result_and_the_job_succeeds_from_it(
+    scenario: Scenario, deps: runner.RunnerDeps
+) -> None:
+    # Given every run stores everything but its SUCCEEDED write fails (throttled) on every receive
+    succeeded = inject(deps.jobs, "mark_succeeded", lambda: throttled("UpdateItem"), before=MAX_RECEIVES)
+    scenario.submit()
+    for _ in range(MAX_RECEIVES - 1):
+        assert len(scenario.deliver()) == 1
+    # When the last receive fails the same way
+    assert scenario.deliver() == []  # the message is done: nothing goes to the DLQ
+    # Then the job's state follows its stored result: SUCCEEDED from the summary, never FAILED
+    assert succeeded.failures == MAX_RECEIVES
+    job = scenario.assert_final("status write fails on every receive, the result is stored", "SUCCEEDED", 3)
+    assert job.performance_metrics and job.result_key == result_key(scenario.execution_id)
 
 
 # ---- after the status write ------------------------------------------------------------------------------
@@ -430,21 +452,22 @@ def test_a_duplicate_delivered_while_the_first_still_runs_gives_one_result(
     overlapped: list[runner.Outcome] = []
     calls = 0
 
-    def run_with_a_duplicate(request: Any, limits: Any) -> Any:
+    def run_with_a_duplicate(request: Any, limits: Any, hooks: Any = None) -> Any:
         nonlocal calls
         calls += 1
         if calls == 1:  # the first runner is in the engine: the duplicate runs start to finish
             body = f'{{"execution_id": "{scenario.execution_id}"}}'
             overlapped.append(runner.handle_message(body, receive_count=2, deps=deps))
-        return real_run(request, limits)
+        return real_run(request, limits, hooks)
 
     engine.run = run_with_a_duplicate
     scenario.submit()
     # When the first delivery finishes after the duplicate did
     assert scenario.deliver() == []
-    # Then the duplicate won, the first kept its outcome, and both wrote the one object
-    assert overlapped == [runner.Outcome.SUCCEEDED]
-    scenario.assert_final("duplicate delivery while the first still runs", "SUCCEEDED", attempts=2)
+    # Then the duplicate saw a live runner (fresh heartbeat) and left the job alone; the first wrote the one
+    # set of objects
+    assert overlapped == [runner.Outcome.SKIPPED]
+    scenario.assert_final("duplicate delivery while the first still runs", "SUCCEEDED", attempts=1)
 
 
 # ---- a strategy fault meets an infrastructure fault ---------------------------------------------------------

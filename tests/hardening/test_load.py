@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from backtest_service.result_store import artifact_keys
 from backtest_service.topology import RESULTS_PREFIX
 from local.http_server import LocalServer
 
@@ -122,6 +123,6 @@ def test_500_concurrent_submissions_all_finish_none_lost_none_duplicated(local_s
     sent = {execution_id: (f"cognito:load-client-{i % CLIENTS}", f"load {i}") for i, execution_id, _ in submitted}
     assert stored == sent
     # And S3 holds one result per succeeded job, and nothing else
-    assert sorted(_result_keys(local_server)) == sorted(f"{RESULTS_PREFIX}{i}.json" for i in ids)
+    assert sorted(_result_keys(local_server)) == sorted(key for i in ids for key in artifact_keys(i))
     # And no message is left on the jobs queue or the DLQ
     assert local_server.stack.queue_depth() == {"visible": 0, "in_flight": 0, "dlq": 0}

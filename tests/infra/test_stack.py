@@ -35,6 +35,7 @@ from backtest_service.topology import (
     JOBS_QUEUE,
     JOBS_TABLE,
     METRICS_NAMESPACE,
+    RESULTS,
     RESULTS_PREFIX,
     RUN_BACKTEST,
     SERVICE_NAME,
@@ -308,32 +309,46 @@ def test_layer_source_prefers_the_built_layer(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- IAM
-def test_submit_writes_jobs_and_sends_but_reads_no_results(dev: Template) -> None:
+def test_submit_writes_jobs_and_sends_and_only_links_to_results(dev: Template) -> None:
     statements = role_statements(dev, function_id(dev, SUBMIT))
     jobs, idem, queue = jobs_table_id(dev), idempotency_table_id(dev), jobs_queue_id(dev)
-    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem"):
+    for action in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"):  # GetItem: ?wait= reads the job
         assert any(mentions(r, jobs) for r in granted(statements, action))
     for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
         assert any(mentions(r, idem) for r in granted(statements, action))
     assert [ref_id(r) for r in granted(statements, "sqs:SendMessage")] == [queue]
-    # Cannot: read results, read or delete jobs, touch tables' definitions.
-    assert not any(a.startswith("s3:") for a in actions(statements))
+    # ?wait= answers presigned links, signed with this role: it reads results, under the prefix only
+    (objects,) = granted(statements, "s3:GetObject")
+    assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
+    # Cannot: write or delete results, delete jobs, touch tables' definitions.
+    assert {a for a in actions(statements) if a.startswith("s3:")} == {"s3:GetObject"}
     assert not any(mentions(r, jobs) for r in granted(statements, "dynamodb:DeleteItem"))
-    assert not any(mentions(r, jobs) for r in granted(statements, "dynamodb:GetItem"))
     assert "dynamodb:DeleteTable" not in actions(statements)
 
 
-def test_status_reads_jobs_and_presigns_results_but_sends_nothing(dev: Template) -> None:
+def test_status_manages_jobs_and_presigns_results_but_sends_nothing(dev: Template) -> None:
     statements = role_statements(dev, function_id(dev, STATUS))
     jobs = jobs_table_id(dev)
-    assert [ref_id(r) for r in granted(statements, "dynamodb:GetItem")] == [jobs]
+    # Read, cancel or rename (UpdateItem) and delete the caller's jobs
+    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert [ref_id(r) for r in granted(statements, action)] == [jobs]
     (index_arn,) = granted(statements, "dynamodb:Query")
     assert mentions(index_arn, jobs) and f"/index/{JOBS_TABLE.gsi_name}" in json.dumps(index_arn)
+    for action in ("s3:GetObject", "s3:DeleteObject"):  # presigned links; a deleted job's objects
+        (objects,) = granted(statements, action)
+        assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
+    # Cannot: queue, create jobs, write results.
+    assert not any(a.startswith("sqs:") for a in actions(statements))
+    assert not {"dynamodb:PutItem", "s3:PutObject"} & actions(statements)
+
+
+def test_results_only_reads_jobs_and_results(dev: Template) -> None:
+    statements = role_statements(dev, function_id(dev, RESULTS))
+    assert [ref_id(r) for r in granted(statements, "dynamodb:GetItem")] == [jobs_table_id(dev)]
     (objects,) = granted(statements, "s3:GetObject")
     assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
-    # Cannot: queue, write jobs or results.
-    assert not any(a.startswith("sqs:") for a in actions(statements))
-    assert not {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "s3:PutObject"} & actions(statements)
+    data = {a for a in actions(statements) if a.startswith(("dynamodb:", "s3:", "sqs:"))}
+    assert data == {"dynamodb:GetItem", "s3:GetObject"}
 
 
 def test_symbols_touches_no_data(dev: Template) -> None:
@@ -355,12 +370,15 @@ def test_runner_updates_jobs_writes_results_and_consumes(dev: Template) -> None:
     assert sorted(ref_id(r) for r in granted(statements, "dynamodb:GetItem")) == sorted([jobs, datasets_table_id(dev)])
     (copies,) = granted(statements, "s3:GetObject")
     assert f"/{DATASET_DATA_PREFIX}*" in json.dumps(copies)
-    (objects,) = granted(statements, "s3:PutObject")
-    assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
+    # Write results (multipart for large record files), and remove those of a job cancelled or deleted while
+    # they were written
+    for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"):
+        (objects,) = granted(statements, action)
+        assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
         assert [ref_id(r) for r in granted(statements, action)] == [queue]
-    # Cannot: delete anything, read results (only datasets' copies), queue new work.
-    assert not {"dynamodb:DeleteItem", "dynamodb:DeleteTable", "s3:DeleteObject"} & actions(statements)
+    # Cannot: delete jobs, read results (only datasets' copies), queue new work.
+    assert not {"dynamodb:DeleteItem", "dynamodb:DeleteTable"} & actions(statements)
     assert "sqs:SendMessage" not in actions(statements)
 
 

@@ -15,7 +15,7 @@ from backtest_service import runner
 from backtest_service.errors import ReplayRefused
 from backtest_service.job_store import JobStore, default_job_store, reset_for_replay
 from backtest_service.jobs import JobSummaryUpdate
-from backtest_service.result_store import default_result_store
+from backtest_service.result_store import artifact_keys, default_result_store
 from backtest_service.topology import JOBS_QUEUE, RESULTS_PREFIX
 from local.event_source import EventSourceMapping
 from local.events import sqs_record
@@ -132,7 +132,7 @@ def test_a_message_delivered_twice_runs_once(api: Api, stack: LocalStack, worker
     job = stack.job(execution_id)
     assert job is not None
     assert (job["status"], job["attempts"]) == ("SUCCEEDED", 1)
-    assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
+    assert stack.result_keys() == artifact_keys(execution_id)
 
 
 def test_a_message_replayed_after_success_changes_nothing(
@@ -151,7 +151,7 @@ def test_a_message_replayed_after_success_changes_nothing(
     # Then it succeeds without running: same job record, same single result object
     assert run.failed_ids == []
     assert stack.job(execution_id) == before
-    assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
+    assert stack.result_keys() == artifact_keys(execution_id)
     assert _s3_object(stack, execution_id)["ETag"] == etag
     assert _s3_object(stack, execution_id)["LastModified"] == modified
 
@@ -244,7 +244,7 @@ def test_infrastructure_fault_is_retried_then_dead_lettered_then_replayed_once(
     status = api.status(execution_id).body
     assert (status["status"], status["error"]) == ("SUCCEEDED", None)
     assert status["attempts"] == JOBS_QUEUE.max_receive_count + 1
-    assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
+    assert stack.result_keys() == artifact_keys(execution_id)
     # And a SUCCEEDED job is never reset
     with pytest.raises(ReplayRefused, match="SUCCEEDED"):
         reset_for_replay(execution_id)
@@ -298,14 +298,14 @@ def test_a_crash_between_the_result_and_the_status_reruns_into_the_same_object(
     assert first is not None and len(first.failed_ids) == 1
     job = stack.job(execution_id)
     assert job is not None and (job["status"], job["attempts"]) == ("RUNNING", 1)
-    assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
+    assert stack.result_keys() == artifact_keys(execution_id)
 
     # Then the redelivery (RUNNING → RUNNING) runs again, overwrites the same object and succeeds
     second = worker.poll()
     assert second is not None and second.failed_ids == []
     job = stack.job(execution_id)
     assert job is not None and (job["status"], job["attempts"]) == ("SUCCEEDED", 2)
-    assert stack.result_keys() == [f"{RESULTS_PREFIX}{execution_id}.json"]
+    assert stack.result_keys() == artifact_keys(execution_id)
     assert job["result_key"] == f"{RESULTS_PREFIX}{execution_id}.json"
 
 

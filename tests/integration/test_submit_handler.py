@@ -21,15 +21,16 @@ def test_submit_stores_a_queued_job_and_queues_only_its_id(api: Api, stack: Loca
     # Given a valid request, When it is submitted
     res = api.submit(name="sma 5/20", parameters={"fast": 5, "slow": 20}, headers={"Origin": "https://app.example.com"})
 
-    # Then 202 with the id and where to poll
+    # Then 202 with the id and where to poll: an absolute URL, also the Location header
     assert res.status == 202, res.body
     execution_id = res.body["execution_id"]
     assert res.body == {
         "success": True,
         "execution_id": execution_id,
         "status": "QUEUED",
-        "status_url": f"{API_PREFIX}/status/{execution_id}",
+        "status_url": f"https://127.0.0.1{API_PREFIX}/status/{execution_id}",
     }
+    assert res.headers["Location"] == res.body["status_url"]
     assert res.headers["Access-Control-Allow-Origin"] == "*"  # the frontend calls from a browser (CORS)
     # And the job is stored QUEUED for its owner, with the request, a TTL and no attempt yet
     job = stack.job(execution_id)
@@ -55,13 +56,23 @@ def test_submit_stores_a_queued_job_and_queues_only_its_id(api: Api, stack: Loca
         ({"timeframe": "2h"}, "timeframe", "'1m', '5m', '15m', '1h', '4h' or '1d'"),
         (
             {"start_date": "2024-02-01", "end_date": "2024-01-01"},
-            None,
+            "end_date",
             "end_date 2024-01-01 is before start_date",
         ),
         (
             {"start_date": "2010-01-01", "end_date": "2010-02-01"},
-            None,
-            "within the available history 2018-01-01",
+            "start_date",
+            "outside the available history 2018-01-01",
+        ),
+        (  # a weekend: AAPL has no session, so no bar
+            {"start_date": "2024-01-06", "end_date": "2024-01-07"},
+            "start_date",
+            "has 0 bar(s); a backtest needs at least 2",
+        ),
+        (
+            {"symbol": "BTCUSD", "timeframe": "1m", "start_date": "2018-01-01", "end_date": "2025-12-31"},
+            "end_date",
+            "the limit is 2,000,000",
         ),
         ({"initial_capital": -5}, "initial_capital", "greater than 0"),
         ({"commission": 0.5}, "commission", "less than or equal to 0.1"),
@@ -78,6 +89,9 @@ def test_invalid_fields_are_422_naming_the_field(
     assert error["type"] == "ValidationError"
     assert phrase in error["message"]
     assert error.get("field") == field
+    # And one entry per bad field, for a form to show beside it
+    assert [e["field"] for e in res.body["errors"]] == [field]
+    assert phrase in res.body["errors"][0]["message"]
     assert len(stack.job_items()) == 0
 
 

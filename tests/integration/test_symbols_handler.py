@@ -82,8 +82,13 @@ def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: 
     assert doc == json.loads(api_docs.DOCUMENT.read_text())
     assert set(doc["paths"]) == {
         f"{API_PREFIX}/run",
+        f"{API_PREFIX}/validate",
         f"{API_PREFIX}/status/{{execution_id}}",
         f"{API_PREFIX}/executions",
+        f"{API_PREFIX}/executions/{{execution_id}}",
+        f"{API_PREFIX}/executions/{{execution_id}}/cancel",
+        f"{API_PREFIX}/executions/{{execution_id}}/equity",
+        f"{API_PREFIX}/executions/{{execution_id}}/trades",
         f"{API_PREFIX}/market-data/symbols",
         f"{API_PREFIX}/performance-metrics/definitions",
         "/health",
@@ -92,8 +97,23 @@ def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: 
     }
     submit = doc["paths"][f"{API_PREFIX}/run"]["post"]
     assert submit["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SubmitRequest")
-    assert {"202", "400", "413", "422", "503"} <= set(submit["responses"])
-    assert "ErrorResponse" in doc["components"]["schemas"]
+    assert {"200", "202", "400", "413", "415", "422", "503"} <= set(submit["responses"])
+    assert submit["security"] == [{"cognito": []}, {"iam": []}]
+    schemas = doc["components"]["schemas"]
+    assert {"ErrorResponse", "BacktestResultDocument", "TradeColumnsDocument", "EquityCurveDocument"} <= set(schemas)
+    error_types = schemas["ErrorDetail"]["properties"]["type"]
+    assert {"ValidationError", "StrategyCompileError", "Cancelled", "RunnerKilled"} <= set(
+        error_types.get("enum") or schemas[error_types["$ref"].split("/")[-1]]["enum"]
+    )
+    assert set(doc["components"]["securitySchemes"]) == {"cognito", "iam"}
+    assert doc["info"]["version"] == api.call("GET", "/health", user=None).body["version"]
+
+
+def test_the_documents_example_strategy_runs(api: Api, stack: LocalStack) -> None:
+    doc = json.loads(api_docs.DOCUMENT.read_text())
+    (example,) = doc["components"]["schemas"]["SubmitRequest"]["properties"]["strategy_code"]["examples"]
+    res = api.validate(strategy_code=example)
+    assert res.status == 200 and res.body["style"] == "vectorized", res.body
 
 
 def test_swagger_ui_renders_the_whole_api(api: Api, stack: LocalStack) -> None:

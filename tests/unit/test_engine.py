@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from backtest_engine import __version__
 from backtest_engine.csv_data import read_csv_bars
@@ -113,10 +114,19 @@ def test_compile_errors_surface_before_anything_runs():
 
 
 def test_a_range_without_enough_bars_is_a_user_error():
-    with pytest.raises(UserInputError):
-        run_backtest(
-            request("def on_bar(ctx, bar):\n    pass\n", start_date=date(2024, 1, 6), end_date=date(2024, 1, 7))
-        )
+    # The request itself refuses a weekend for a stock (naming start_date) ...
+    with pytest.raises(ValidationError, match="has 0 bar"):
+        request("def on_bar(ctx, bar):\n    pass\n", start_date=date(2024, 1, 6), end_date=date(2024, 1, 7))
+    # ... and the engine any range whose bars are fewer than two (a request built without validation)
+    unchecked = BacktestRequest.model_construct(
+        **{
+            **request("def on_bar(ctx, bar):\n    pass\n").model_dump(),
+            "start_date": date(2024, 1, 6),
+            "end_date": date(2024, 1, 7),
+        }
+    )
+    with pytest.raises(UserInputError, match="no AAPL session"):
+        run_backtest(unchecked)
 
 
 def test_user_csv_replaces_the_synthetic_data(tmp_path):

@@ -81,17 +81,23 @@ def symbol_spec(symbol: str) -> SymbolSpec:
         raise KeyError(f"unknown symbol {symbol!r}; available: {', '.join(SYMBOLS)}") from None
 
 
-def estimate_bars(symbol: str, timeframe: str, start: date, end: date) -> int:
-    """Upper estimate of the bars in [start, end] (inclusive), without generating any data."""
-    spec = symbol_spec(symbol)
+def session_days(spec: SymbolSpec, start: date, end: date) -> int:
+    """The days in [start, end] (inclusive) on which `spec` trades: weekdays for XNYS (exchange holidays are
+    not modelled by the synthetic market), every day for 24/7."""
     days = (end - start).days + 1
     if days <= 0:
         return 0
-    if spec.calendar == "XNYS":
-        full_weeks, rest = divmod(days, 7)
-        trading_days = full_weeks * 5 + min(rest, 5)
-    else:
-        trading_days = days
+    if spec.calendar != "XNYS":
+        return days
+    full_weeks, rest = divmod(days, 7)
+    first = start.weekday()
+    return full_weeks * 5 + sum(1 for k in range(rest) if (first + k) % 7 < 5)
+
+
+def estimate_bars(symbol: str, timeframe: str, start: date, end: date) -> int:
+    """The bars in [start, end] (inclusive) of the synthetic market, without generating any data."""
+    spec = symbol_spec(symbol)
+    trading_days = session_days(spec, start, end)
     minutes = TIMEFRAMES[timeframe]
     if minutes >= 1440:
         return trading_days

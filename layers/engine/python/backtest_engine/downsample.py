@@ -40,13 +40,20 @@ def extremes(values: np.ndarray, points: int = DEFAULT_POINTS, *also: np.ndarray
 
 
 def _bucket_arg(values: np.ndarray, edges: np.ndarray, reduce: np.ufunc) -> np.ndarray:
-    """For each bucket [edges[k], edges[k+1]), the index of its first minimum (or maximum)."""
+    """For each bucket [edges[k], edges[k+1]), the index of its first minimum (or maximum); a bucket whose
+    extreme is NaN has none."""
     starts = edges[:-1]
     best = reduce.reduceat(values, starts)
-    counts = np.diff(edges)
-    is_best = values == np.repeat(best, counts)
-    # the first index of each bucket where the value equals the bucket's extreme
-    positions = np.flatnonzero(is_best)
-    bucket_of = np.searchsorted(edges, positions, side="right") - 1
-    _, first = np.unique(bucket_of, return_index=True)  # positions are sorted: the first of each bucket
-    return positions[first]
+    is_best = values == np.repeat(best, np.diff(edges))
+    # the first index of each bucket where the value equals the bucket's extreme: the smallest index that
+    # is one, the others standing in as n (a flat curve ties over whole buckets: no search per tie)
+    n = values.shape[0]
+    first = np.minimum.reduceat(np.where(is_best, np.arange(n), n), starts)
+    return first[first < n]
+
+
+def window(times: np.ndarray, start: np.datetime64 | None, end: np.datetime64 | None) -> tuple[int, int]:
+    """The index range [lo, hi) of the sorted `times` within start..end (both inclusive, None = open)."""
+    lo = 0 if start is None else int(np.searchsorted(times, start, side="left"))
+    hi = times.shape[0] if end is None else int(np.searchsorted(times, end, side="right"))
+    return lo, max(lo, hi)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import marshal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
@@ -41,14 +42,20 @@ def run_backtest(
     bars: Bars | None = None,
     limits: SandboxLimits | None = None,
     progress: ProgressFn | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     check_lookahead: bool = True,
     supervisor: Supervisor | None = None,
 ) -> BacktestResult:
     """Backtest `request`; `bars` replaces the synthetic data (e.g. a user's CSV).
 
+    `on_stage` hears each stage as it begins ("data", "strategy", "metrics"), `progress` the strategy's
+    bars done; `should_stop`, polled while the strategy runs, ends it with `Cancelled` when it returns True.
     Raises `StrategyCompileError` / `UserInputError` for requests that cannot run, a `StrategyFault`
-    subclass for the strategy's own faults; any other exception is an infrastructure fault.
+    subclass for the strategy's own faults, `Cancelled` when stopped; any other exception is an
+    infrastructure fault.
     """
+    stage = on_stage or _ignore
     limits = limits or SandboxLimits()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -56,6 +63,7 @@ def run_backtest(
     timings["compile"] = time.perf_counter() - t0
 
     t = time.perf_counter()
+    stage("data")
     if bars is None:
         bars = load_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
     if len(bars) < 2:
@@ -93,9 +101,10 @@ def run_backtest(
     # The data fingerprint hashes every bar (~50 ms per million): a thread of this process computes it
     # while the strategy runs in the child (hashlib releases the GIL), instead of after it.
     fingerprint = _helper().submit(bars.fingerprint)
+    stage("strategy")
     try:
         answer = (supervisor or default_supervisor()).run(
-            header, columns, limits, code=marshal.dumps(strategy.code), progress=progress
+            header, columns, limits, code=marshal.dumps(strategy.code), progress=progress, should_stop=should_stop
         )
     finally:
         wait([fingerprint])
@@ -104,6 +113,7 @@ def run_backtest(
     timings["sandbox_ready"] = answer.timings.get("ready", 0.0)  # fork, job, confinement: before the first bar
 
     t = time.perf_counter()
+    stage("metrics")
     fills = simulate(answer, strategy.style, bars, capital, costs)
     ledger = fills.ledger(bars.close)  # the per-bar position, cash and equity from the fills
     timings["fills"] = time.perf_counter() - t
@@ -143,6 +153,10 @@ def run_backtest(
     timings["total"] = time.perf_counter() - t0
     result.timings = {k: round(v, 6) for k, v in timings.items()}
     return result
+
+
+def _ignore(stage: str) -> None:
+    pass
 
 
 def simulate(answer: Answer, style: str, bars: Bars, capital: float, costs: Costs) -> Fills:

@@ -597,8 +597,29 @@ METRIC_DEFINITIONS: tuple[MetricDefinition, ...] = (
 
 METRIC_KEYS: tuple[str, ...] = tuple(d.key for d in METRIC_DEFINITIONS)
 
+# The headline metrics, in the order a person reads them (the CLI's summary, the report's cards, the
+# comparison's first rows).
+HEADLINE_METRICS: tuple[str, ...] = (
+    "total_return_percent",
+    "cagr_percent",
+    "annualized_return_percent",
+    "volatility_percent",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "calmar_ratio",
+    "max_drawdown_percent",
+    "win_rate",
+    "profit_factor",
+    "total_trades",
+    "exposure_time_percent",
+    "buy_and_hold_return_percent",
+    "final_capital",
+)
+
 if len(set(METRIC_KEYS)) != len(METRIC_KEYS):  # pragma: no cover - a declaration error, caught at import
     raise RuntimeError("a metric key is declared twice in METRIC_DEFINITIONS")
+if not set(HEADLINE_METRICS) <= set(METRIC_KEYS):  # pragma: no cover - a declaration error, caught at import
+    raise RuntimeError("a headline metric is not declared in METRIC_DEFINITIONS")
 
 
 def metric_definitions() -> list[dict[str, str | bool | None]]:

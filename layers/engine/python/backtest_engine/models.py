@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from backtest_engine.catalog import HISTORY_END, HISTORY_START, MAX_BARS, SYMBOLS, estimate_bars
 
@@ -28,6 +29,18 @@ DATASET_SYMBOL = "CUSTOM"
 _DATASET_ID = r"^[A-Za-z0-9_-]{1,128}$"
 MAX_PARAMETERS = 64
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+# The strategy the API document shows as its example (tests run it): an SMA crossover, vectorized.
+EXAMPLE_STRATEGY = """\
+import numpy as np
+import talib
+
+
+def generate_signals(data, params):
+    fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))
+    slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))
+    return np.where(fast > slow, 1.0, 0.0)
+"""
 
 Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 ParamValue = bool | int | float | str
@@ -46,7 +59,8 @@ class BacktestRequest(BaseModel):
     strategy_code: Annotated[
         str,
         Field(
-            description="Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar)."
+            description="Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).",
+            examples=[EXAMPLE_STRATEGY],
         ),
     ]
     symbol: Annotated[str, Field(description="One of the symbols listed by /market-data/symbols.")] = "AAPL"
@@ -66,7 +80,10 @@ class BacktestRequest(BaseModel):
     )
     parameters: Annotated[
         dict[str, ParamValue],
-        Field(description="Strategy parameters (name → number, string or bool), read as params / ctx.params."),
+        Field(
+            description="Strategy parameters (name → number, string or bool), read as params / ctx.params.",
+            examples=[{"fast": 10, "slow": 30}],
+        ),
     ] = Field(default_factory=dict)
     name: Annotated[str | None, Field(max_length=200, description="A label for the run.")] = None
     dataset_id: Annotated[
@@ -158,23 +175,36 @@ class BacktestRequest(BaseModel):
     def _dates_and_size(self, info: ValidationInfo) -> BacktestRequest:
         ctx = info.context or {}
         if self.end_date < self.start_date:
-            raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
+            raise _field_error("end_date", f"end_date {self.end_date} is before start_date {self.start_date}")
         if ctx.get("custom_data") or self.dataset_id is not None:  # the dataset's range is checked at submit
             return self
-        if self.start_date < HISTORY_START or self.end_date > HISTORY_END:
-            raise ValueError(
-                f"dates must lie within the available history {HISTORY_START} .. {HISTORY_END}; "
-                f"got {self.start_date} .. {self.end_date}"
+        for name in ("start_date", "end_date"):
+            day = getattr(self, name)
+            if not HISTORY_START <= day <= HISTORY_END:
+                raise _field_error(
+                    name, f"{name} {day} is outside the available history {HISTORY_START} .. {HISTORY_END}"
+                )
+        bars = estimate_bars(self.symbol, self.timeframe, self.start_date, self.end_date)
+        if bars < 2:
+            spec = SYMBOLS[self.symbol]
+            raise _field_error(
+                "start_date",
+                f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} has {bars} bar(s); a "
+                f"backtest needs at least 2 ({self.symbol} trades {spec.session}): widen the range",
             )
         max_bars = ctx.get("max_bars", MAX_BARS)
-        if max_bars is not None:
-            bars = estimate_bars(self.symbol, self.timeframe, self.start_date, self.end_date)
-            if bars > max_bars:
-                raise ValueError(
-                    f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} is about {bars:,} bars; "
-                    f"the limit is {max_bars:,}: shorten the range or use a longer timeframe"
-                )
+        if max_bars is not None and bars > max_bars:
+            raise _field_error(
+                "end_date",
+                f"{self.symbol} {self.timeframe} from {self.start_date} to {self.end_date} is {bars:,} bars; "
+                f"the limit is {max_bars:,}: shorten the range or use a longer timeframe",
+            )
         return self
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """A whole-request problem that is about one field: its `ctx.field` names it (the API's `errors`)."""
+    return PydanticCustomError("value_error", message.replace("{", "{{").replace("}", "}}"), {"field": field})
 
 
 MetricValue = float | int | None

@@ -34,7 +34,7 @@ from backtest_engine.sandbox import CompiledStrategy, StrategyLog, register_plai
 from backtest_engine.sandbox.wire import MAX_ORDERS_PER_BAR, ORDER_DTYPE, max_orders
 
 ProgressFn = Callable[[int, int], None]  # (bars done, bars total)
-PROGRESS_EVERY = 1 << 16  # bars between two progress reports
+PROGRESS_EVERY = 1 << 10  # bars between two progress reports (a frame each: the runner rate-limits its writes)
 
 
 @dataclass(frozen=True)

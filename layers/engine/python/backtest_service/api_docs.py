@@ -14,11 +14,12 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
+from backtest_engine import __version__ as ENGINE_VERSION
 from backtest_service.rest import ServiceResolver
 from backtest_service.routes import Route
 
 TITLE = "Backtest service API"
-API_VERSION = "1.0.0"
+API_VERSION = ENGINE_VERSION  # one version everywhere: the document's, /health's and the engine's
 DOCUMENT = Path(__file__).with_name("openapi.json")
 
 
@@ -38,9 +39,8 @@ def serve_swagger_ui(app: ServiceResolver, route: Route) -> None:
     """
 
     @app.serve(route)
-    def swagger_ui() -> Response[str]:
-        query = app.current_event.query_string_parameters or {}
-        return swagger_page(query.get("format"))
+    def swagger_ui(format: str | None = None) -> Response[str]:
+        return swagger_page(format)
 
 
 def swagger_page(fmt: str | None = None) -> Response[str]:

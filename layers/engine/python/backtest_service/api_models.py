@@ -5,13 +5,49 @@ generated from these. Field names keep the seed frontend's (`execution_id`, `tot
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from backtest_engine.models import BacktestRequest, MarketDataStats, MetricValue, TradeSummary
+from backtest_engine.models import BacktestRequest, MarketDataStats, MetricValue, ParamValue, TradeSummary
 from backtest_service.jobs import Status
+
+# Every `error.type` the API answers or a job records (the engine's `EngineError.code`s and the service's).
+ErrorType = Literal[
+    "InvalidJSON",
+    "ValidationError",
+    "UnsupportedContentType",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "NotFound",
+    "RouteNotFound",
+    "MethodNotAllowed",
+    "InvalidNextToken",
+    "NotReady",
+    "IdempotencyKeyReused",
+    "IdempotencyKeyInProgress",
+    "QueueUnavailable",
+    "ServiceUnavailable",
+    "InternalError",
+    "InvalidRequest",
+    "InvalidMarketData",
+    "StrategyCompileError",
+    "StrategyError",
+    "StrategyTimeout",
+    "StrategyMemoryError",
+    "StrategyOutputLimit",
+    "StrategyPolicyViolation",
+    "InvalidSignals",
+    "LookAheadError",
+    "Cancelled",
+    "InfrastructureError",
+    "RunnerKilled",
+    "SandboxUnavailable",
+    "TooManyRequests",
+    "Gone",
+]
 
 
 class SubmitRequest(BacktestRequest):
@@ -39,19 +75,47 @@ class SubmitResponse(BaseModel):
     success: Literal[True] = True
     execution_id: str
     status: Literal[Status.QUEUED] = Status.QUEUED
-    status_url: Annotated[str, Field(description="Where to poll the job: GET this path.")]
+    status_url: Annotated[
+        str, Field(description="Where to poll the job: an absolute URL (also the answer's Location header).")
+    ]
+
+
+class FieldError(BaseModel):
+    field: Annotated[str | None, Field(description="The request field at fault, dotted (parameters.fast).")]
+    message: str
 
 
 class ErrorDetail(BaseModel):
-    type: Annotated[str, Field(description="Stable error code, e.g. ValidationError, StrategyCompileError.")]
+    type: Annotated[ErrorType, Field(description="Stable error code (see ErrorType).")]
     message: Annotated[str, Field(description="What went wrong and what to change.")]
-    field: Annotated[str | None, Field(description="The request field at fault, dotted.")] = None
+    field: Annotated[str | None, Field(description="The (first) request field at fault, dotted.")] = None
     line: Annotated[int | None, Field(description="Line of the strategy code at fault.")] = None
 
 
 class ErrorResponse(BaseModel):
     success: Literal[False] = False
     error: ErrorDetail
+    errors: Annotated[
+        list[FieldError] | None,
+        Field(description="A 422's problems, one entry per bad field, for a form to show beside each field."),
+    ] = None
+
+
+class ValidateResponse(BaseModel):
+    """`POST /validate`: the request would be accepted by `POST /run` (nothing was stored or queued)."""
+
+    success: Literal[True] = True
+    valid: Literal[True] = True
+    style: Annotated[Literal["vectorized", "event"], Field(description="The strategy's style.")]
+    estimated_bars: Annotated[int, Field(description="Bars the date range spans (the bar cap applies to this).")]
+    parameters: Annotated[
+        dict[str, ParamValue],
+        Field(description="The parameters the strategy will see: its declared defaults, overridden by the request's."),
+    ]
+    declared_parameters: Annotated[
+        dict[str, str],
+        Field(description="What the strategy declares (PARAMETERS or params.get defaults): name → type."),
+    ]
 
 
 class JobError(BaseModel):
@@ -64,13 +128,26 @@ class JobError(BaseModel):
     line: int | None = None
 
 
+class Progress(BaseModel):
+    """How far a job is: `queued` while it waits; then, while RUNNING, the stage it is in (`data`, `strategy`,
+    `metrics`, `storing`) and the bars the strategy has seen. Written by the runner at most every 2 s."""
+
+    stage: Literal["queued", "data", "strategy", "metrics", "storing"]
+    percent: Annotated[float, Field(ge=0, le=100)]
+    bars_done: int = 0
+    bars_total: int = 0
+    updated_at: str | None = None
+
+
 class JobStatus(BaseModel):
-    """One backtest job as the caller sees it."""
+    """One backtest job as the caller sees it (a few KB whatever the job's size: the curve and the trades
+    are behind `equity_url`, `trades_url` and `results_url`)."""
 
     success: Literal[True] = True
     execution_id: str
     status: Status
     name: str | None = None
+    notes: str | None = None
     symbol: str
     timeframe: str
     start_date: date | None = None
@@ -83,12 +160,144 @@ class JobStatus(BaseModel):
     trade_summary: TradeSummary | None = None
     market_data_stats: MarketDataStats | None = None
     engine_version: str | None = None
+    data_fingerprint: str | None = None
+    parameters: Annotated[dict[str, ParamValue], Field(description="The parameters the job was submitted with.")] = (
+        Field(default_factory=dict)
+    )
+    progress: Progress | None = None
+    cancel_requested: Annotated[
+        bool, Field(description="The owner asked to cancel; the runner stops it within about a second.")
+    ] = False
     error: JobError | None = None
+    status_url: Annotated[str | None, Field(description="This answer's own absolute URL.")] = None
+    equity_url: Annotated[
+        str | None, Field(description="The downsampled equity and drawdown curve (SUCCEEDED only).")
+    ] = None
+    trades_url: Annotated[str | None, Field(description="The trades, a page at a time (SUCCEEDED only).")] = None
     results_url: Annotated[
         str | None,
-        Field(description="Presigned link to the full result JSON (trades, equity curve, logs); SUCCEEDED only."),
+        Field(
+            description=(
+                "Presigned link to the full result JSON (schema: BacktestResultDocument; gzip-encoded); SUCCEEDED only."
+            )
+        ),
     ] = None
-    results_url_expires_in: Annotated[int | None, Field(description="Seconds the results_url stays valid.")] = None
+    report_url: Annotated[
+        str | None, Field(description="Presigned link to the self-contained HTML report (SUCCEEDED only).")
+    ] = None
+    results_url_expires_in: Annotated[
+        int | None, Field(description="Seconds results_url and report_url stay valid.")
+    ] = None
+
+
+class RunResponse(JobStatus):
+    """`POST /run?wait=S` when the job ended within S seconds: the seed API's synchronous answer
+    (`success`, `execution_id`, `performance_metrics`, `trade_summary`, `market_data_stats`) and the job.
+    `success` is false when the job FAILED or was CANCELLED (`error` says why)."""
+
+    success: bool = True  # type: ignore[assignment]
+
+
+class UpdateRequest(BaseModel):
+    """`PATCH /executions/{id}`: the fields to change; null clears one, an absent one stays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str | None, Field(max_length=200, description="A label for the run.")] = None
+    notes: Annotated[str | None, Field(max_length=4000, description="Free text about the run.")] = None
+
+    @field_validator("name", "notes")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        if v is not None and any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in v):
+            raise ValueError("must not contain control characters")
+        return v
+
+
+class EquityResponse(BaseModel):
+    """The equity and drawdown curve of a SUCCEEDED job, downsampled to at most `points` points that keep every
+    bucket's minimum and maximum (of equity and of drawdown), so the envelope and the maximum drawdown of the
+    range are exact."""
+
+    success: Literal[True] = True
+    execution_id: str
+    points: Annotated[int, Field(description="Points in this answer (≤ the points asked for).")]
+    total_points: Annotated[int, Field(description="Bars in the requested range at full resolution.")]
+    start: Annotated[str | None, Field(description="Time of the first point (ISO-8601 UTC).")]
+    end: Annotated[str | None, Field(description="Time of the last point.")]
+    max_drawdown_pct: Annotated[float | None, Field(description="The deepest drawdown in the range (≤ 0).")]
+    time: list[str]
+    equity: list[float]
+    drawdown_pct: list[float]
+
+
+class Trade(BaseModel):
+    entry_time: str
+    exit_time: str
+    entry_bar: int
+    exit_bar: int
+    side: Literal["long", "short"]
+    size: float
+    entry_price: float
+    exit_price: float
+    pnl: float
+    return_pct: float
+    commission: float
+    exit_reason: Literal["signal", "stop_loss", "take_profit", "end_of_data"]
+    bars_held: int
+
+
+class TradesResponse(BaseModel):
+    success: Literal[True] = True
+    execution_id: str
+    total: Annotated[int, Field(description="Trades of the job.")]
+    offset: Annotated[int, Field(description="Index of this page's first trade (trades are in exit order).")]
+    trades: list[Trade]
+    next_token: Annotated[str | None, Field(description="Pass as next_token for the next page; absent at the end.")] = (
+        None
+    )
+
+
+class TradeColumnsDocument(BaseModel):
+    """Every trade, as columns of equal length (index i of each column is trade i, in exit order)."""
+
+    entry_time: list[str]
+    exit_time: list[str]
+    entry_bar: list[int]
+    exit_bar: list[int]
+    side: list[Literal["long", "short"]]
+    size: list[float]
+    entry_price: list[float]
+    exit_price: list[float]
+    pnl: list[float]
+    return_pct: list[float]
+    commission: list[float]
+    exit_reason: list[Literal["signal", "stop_loss", "take_profit", "end_of_data"]]
+    bars_held: list[int]
+
+
+class EquityCurveDocument(BaseModel):
+    time: list[str]
+    equity: list[float]
+    drawdown_pct: list[float]
+
+
+class BacktestResultDocument(BaseModel):
+    """The full result behind `results_url` (gzip-encoded JSON), as `backtest run --json` prints it."""
+
+    request: dict[str, Any]
+    style: Literal["vectorized", "event"]
+    performance_metrics: dict[str, MetricValue]
+    metric_notes: dict[str, str]
+    periods_per_year: int
+    trade_summary: TradeSummary
+    market_data_stats: MarketDataStats
+    trades: TradeColumnsDocument
+    equity_curve: EquityCurveDocument
+    logs: list[str]
+    engine_version: str
+    data_fingerprint: str
+    timings: dict[str, float]
 
 
 class JobSummary(BaseModel):
@@ -97,14 +306,23 @@ class JobSummary(BaseModel):
     execution_id: str
     status: Status
     name: str | None = None
+    notes: str | None = None
     symbol: str
     timeframe: str
+    start_date: date | None = None
+    end_date: date | None = None
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
     attempts: int = 0
+    parameters: dict[str, ParamValue] = Field(default_factory=dict)
     total_return_percent: float | None = None
+    performance_metrics: Annotated[
+        dict[str, MetricValue] | None, Field(description="The headline metrics (the job has them all).")
+    ] = None
+    progress: Progress | None = None
     error: JobError | None = None
+    status_url: str | None = None
 
 
 class JobList(BaseModel):
@@ -168,13 +386,23 @@ class HealthResponse(BaseModel):
 
 
 def error_body(
-    type_: str, message: str, *, field: str | None = None, line: int | None = None, **extra: Any
+    type_: str,
+    message: str,
+    *,
+    field: str | None = None,
+    line: int | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """The JSON of every error answer: `{"success": false, "error": {type, message, field?, line?}}`."""
+    """The JSON of every error answer: `{"success": false, "error": {type, message, field?, line?},
+    "errors"?: [{field, message}]}` (`errors`: a 422's problems, one per field)."""
     detail: dict[str, Any] = {"type": type_, "message": message}
     if field is not None:
         detail["field"] = field
     if line is not None:
         detail["line"] = line
     detail.update(extra)
-    return {"success": False, "error": detail}
+    body: dict[str, Any] = {"success": False, "error": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return body

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from backtest_service import clients
 from backtest_service.dataset_models import DatasetStatus
 from backtest_service.dynamo_codec import deserialize_item, serialize, serialize_item
-from backtest_service.errors import DatasetNotFound, InvalidDatasetNextToken
+from backtest_service.errors import DatasetNotFound, InvalidNextToken
 from backtest_service.jobs import iso, utc_now
 from backtest_service.settings import get_settings
 from backtest_service.topology import DATASET_DATA_PREFIX, DATASET_UPLOADS_PREFIX, DATASETS_TABLE
@@ -260,7 +260,7 @@ def decode_next_token(token: str, owner: str) -> dict[str, Any]:
         if not (isinstance(data["at"], str) and _TIMESTAMP.match(data["at"])):
             raise ValueError("bad time")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidDatasetNextToken() from None
+        raise InvalidNextToken("your datasets") from None
     return {"dataset_id": {"S": data["id"]}, "owner": {"S": owner}, "created_at": {"S": data["at"]}}
 
 

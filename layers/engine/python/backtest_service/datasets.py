@@ -201,6 +201,14 @@ def resolve_request(request: BacktestRequest, owner: str, *, store: DatasetStore
     return request.model_copy(update=updates)
 
 
+def dataset_rows(dataset_id: str, owner: str, *, store: DatasetStore | None = None) -> int:
+    """The bars of the caller's dataset (0 when it is not theirs or not READY: `resolve_request` says why)."""
+    record = (store or default_dataset_store()).get(dataset_id)
+    if record is None or record.owner != owner or not record.stats:
+        return 0
+    return int(record.stats.get("rows", 0))
+
+
 def _aggregates(native: str, target: str) -> bool:
     """Whether bars of `native` aggregate to `target` (both catalog timeframes, the target coarser)."""
     if native not in TIMEFRAMES or target not in TIMEFRAMES:

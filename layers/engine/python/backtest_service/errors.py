@@ -14,10 +14,13 @@ class ServiceError(Exception):
     code = "ServiceError"
     status = 500
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # One {field, message} per bad field (a 422's `errors`); a lone problem is its own list.
+        self.errors = errors if errors is not None else [{"field": field, "message": message}]
+        self.headers: dict[str, str] = {}  # extra answer headers (Retry-After, ...)
 
 
 class Unauthenticated(ServiceError):
@@ -36,14 +39,21 @@ class JobNotFound(ServiceError):
         self.execution_id = execution_id
 
 
+class JobNotReady(ServiceError):
+    """The job has no results (yet): it is not SUCCEEDED."""
+
+    code = "NotReady"
+    status = 409
+
+
 class InvalidNextToken(ServiceError):
     code = "InvalidNextToken"
     status = 400
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "your executions") -> None:
         super().__init__(
-            "next_token is not one this API returned for your executions; "
-            "omit it to start from the newest job, or pass the next_token of the previous page unchanged",
+            f"next_token is not one this API returned for {what}; "
+            "omit it to start from the first page, or pass the next_token of the previous page unchanged",
             field="next_token",
         )
 
@@ -53,6 +63,11 @@ class RequestInvalid(ServiceError):
 
     code = "ValidationError"
     status = 422
+
+
+class UnsupportedContentType(ServiceError):
+    code = "UnsupportedContentType"
+    status = 415
 
 
 class CodeTooLarge(ServiceError):
@@ -82,6 +97,29 @@ class JobAlreadyTerminal(ServiceError):
         self.job_status = status
 
 
+class JobBusy(ServiceError):
+    """Another runner is alive on this job (its heartbeat is fresh): a duplicate delivery leaves it alone."""
+
+    code = "JobBusy"
+    status = 409
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"backtest {execution_id} is being run by another runner")
+        self.execution_id = execution_id
+
+
+class RunnerVanished(ServiceError):
+    """The job is RUNNING, but its runner stopped writing heartbeats without recording a fault: Lambda
+    killed it (timeout or out of memory), where no Python code runs to say so."""
+
+    code = "RunnerKilled"
+    status = 500
+
+    def __init__(self, job: Any) -> None:
+        super().__init__(f"the runner of backtest {job.execution_id} stopped without a word")
+        self.job = job
+
+
 class ReplayRefused(ServiceError):
     code = "ReplayRefused"
     status = 409
@@ -95,14 +133,20 @@ def _field_name(loc: Sequence[Any]) -> str | None:
 
 
 def invalid_from_errors(errors: Sequence[Mapping[str, Any]]) -> RequestInvalid:
-    """One `RequestInvalid` from pydantic-style errors: every problem in the message, the first field."""
+    """One `RequestInvalid` from pydantic-style errors: every problem in the message and in `errors` (one
+    entry per problem, with its field), the first field as `field`. A problem of the whole request (a
+    model validator's) names the field its message is about, from the `field` its context carries."""
     problems = []
+    entries: list[dict[str, Any]] = []
     for err in errors:
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        name = _field_name(err.get("loc", ()))
-        problems.append(f"{name}: {msg}" if name else msg)
-    first = _field_name(errors[0].get("loc", ())) if errors else None
-    return RequestInvalid("; ".join(problems) or "the request is invalid", field=first)
+        name = _field_name(err.get("loc", ())) or (err.get("ctx") or {}).get("field")
+        if isinstance(name, str) and name in ("body", "query", "path"):
+            name = None
+        problems.append(f"{name}: {msg}" if name and not msg.startswith(name) else msg)
+        entries.append({"field": name, "message": msg})
+    first = entries[0]["field"] if entries else None
+    return RequestInvalid("; ".join(problems) or "the request is invalid", field=first, errors=entries)
 
 
 # ---- datasets --------------------------------------------------------------------------------------
@@ -117,13 +161,3 @@ class DatasetNotFound(ServiceError):
     def __init__(self, dataset_id: str) -> None:
         super().__init__(f"no dataset with dataset_id {dataset_id!r}", field="dataset_id")
         self.dataset_id = dataset_id
-
-
-class InvalidDatasetNextToken(InvalidNextToken):
-    def __init__(self) -> None:
-        ServiceError.__init__(
-            self,
-            "next_token is not one this API returned for your datasets; omit it to start from the newest "
-            "dataset, or pass the next_token of the previous page unchanged",
-            field="next_token",
-        )

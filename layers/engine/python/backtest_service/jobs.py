@@ -2,13 +2,17 @@
 
     QUEUED ──► RUNNING ──► SUCCEEDED
        │          │ ▲
-       │          │ └── RUNNING again: the message was redelivered after a crash (attempts + 1)
-       │          └───► FAILED  (strategy fault, or the last receive of an infrastructure fault)
-       └──────────────► FAILED  (the queue refused the message at submit: QueueUnavailable)
+       │          │ └── RUNNING again: redelivered after an infrastructure fault the runner recorded
+       │          │     (`retry_attempt` = attempts); attempts + 1
+       │          ├───► FAILED  (strategy fault; the last receive of an infrastructure fault; or a
+       │          │              redelivery finding the previous runner killed: RunnerKilled)
+       │          └───► CANCELLED (the caller cancelled: the runner stops the strategy within ~1 s)
+       ├──────────────► FAILED  (the queue refused the message at submit: QueueUnavailable)
+       └──────────────► CANCELLED (cancelled before a runner took it: it never runs)
     FAILED (dead-lettered only) ──► QUEUED   ops replay (`job_store.reset_for_replay`)
 
-SUCCEEDED is final. The stores enforce these transitions with DynamoDB condition expressions; this
-module states them once.
+SUCCEEDED and CANCELLED are final. The stores enforce these transitions with DynamoDB condition
+expressions; this module states them once.
 """
 
 from __future__ import annotations
@@ -26,26 +30,49 @@ class Status(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED})
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
 # status → the statuses it may move to. The replay edge FAILED → QUEUED also needs `dead_lettered`
 # and only `job_store.reset_for_replay` takes it; `sources()` leaves it out.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.QUEUED: frozenset({Status.RUNNING, Status.FAILED}),
-    Status.RUNNING: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED}),
+    Status.QUEUED: frozenset({Status.RUNNING, Status.FAILED, Status.CANCELLED}),
+    Status.RUNNING: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
     Status.SUCCEEDED: frozenset(),
     Status.FAILED: frozenset({Status.QUEUED}),
+    Status.CANCELLED: frozenset(),
 }
 
 # Error types the service itself records on a job (the engine's are its `EngineError.code`s).
 QUEUE_UNAVAILABLE = "QueueUnavailable"
 INFRASTRUCTURE_ERROR = "InfrastructureError"
+RUNNER_KILLED = "RunnerKilled"
+CANCELLED_ERROR = "Cancelled"
+
+
+class Stage(StrEnum):
+    """What a RUNNING job is doing (`progress.stage`), in order."""
+
+    DATA = "data"  # loading or generating the bars
+    STRATEGY = "strategy"  # the strategy runs in the sandbox (percent: bars done / bars total)
+    METRICS = "metrics"  # fills, accounting and metrics on the trusted side
+    STORING = "storing"  # the result, its columns and the report go to S3
+
+
+# A RUNNING job's runner writes its progress (and so a heartbeat) at most this often, and at least every
+# HEARTBEAT_SECONDS even when nothing moved; a delivery that finds the job RUNNING with a fresher heartbeat
+# than STALE_AFTER_SECONDS knows another runner is alive (a duplicate delivery) and leaves it alone.
+PROGRESS_INTERVAL_SECONDS = 2.0
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER_SECONDS = 60.0
+# How often the runner looks for a cancel request while the strategy runs (a projected read, not a write).
+CANCEL_POLL_SECONDS = 0.5
 
 
 _EXECUTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -59,6 +86,10 @@ def is_valid_execution_id(value: str) -> bool:
 def sources(target: Status) -> tuple[Status, ...]:
     """The statuses a job may be in to move to `target` (the stores' condition expressions)."""
     return tuple(s for s in Status if target in TRANSITIONS[s] and s is not Status.FAILED)
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def utc_now() -> datetime:
@@ -84,6 +115,7 @@ class JobRecord(BaseModel):
     finished_at: str | None = None
     attempts: int = 0
     name: str | None = None
+    notes: str | None = None
     symbol: str
     timeframe: str
     start_date: str | None = None
@@ -95,10 +127,18 @@ class JobRecord(BaseModel):
     trade_summary: dict[str, Any] | None = None
     market_data_stats: dict[str, Any] | None = None
     result_key: str | None = None
+    report_key: str | None = None
     timings: dict[str, Any] | None = None
     engine_version: str | None = None
     data_fingerprint: str | None = None
-    # Set when FAILED.
+    # While RUNNING: {stage, percent, bars_done, bars_total, updated_at}; heartbeat_at: the runner is alive.
+    progress: dict[str, Any] | None = None
+    heartbeat_at: str | None = None
+    # The attempt whose infrastructure fault the runner recorded before raising (SQS redelivers it): a
+    # delivery finding the job RUNNING with retry_attempt != attempts knows the previous runner was killed.
+    retry_attempt: int | None = None
+    cancel_requested_at: str | None = None
+    # Set when FAILED (or CANCELLED: type Cancelled).
     error: dict[str, Any] | None = None
     dead_lettered: bool = False
 
@@ -110,6 +150,7 @@ class JobSummaryUpdate(BaseModel):
     trade_summary: dict[str, Any]
     market_data_stats: dict[str, Any]
     result_key: str
+    report_key: str | None = None
     timings: dict[str, Any]
     engine_version: str
     data_fingerprint: str

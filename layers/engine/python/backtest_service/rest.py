@@ -20,6 +20,7 @@ The two idempotency answers are registered by `create_resolver(idempotency=True)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
@@ -28,12 +29,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError as PtValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backtest_engine.errors import EngineError
 from backtest_service.api_models import ErrorResponse, error_body
-from backtest_service.errors import ServiceError, invalid_from_errors
+from backtest_service.errors import RequestInvalid, ServiceError, UnsupportedContentType, invalid_from_errors
 from backtest_service.identity import Caller, caller_from_event
 from backtest_service.observability import logger
 from backtest_service.routes import OPENAPI_DOCUMENT, Route
@@ -48,7 +50,7 @@ _ERROR_DESCRIPTIONS = {
     400: "Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token",
     401: "No authenticated caller",
     404: "Unknown execution id or dataset id (or one owned by another caller)",
-    409: "The same Idempotency-Key is still being processed",
+    409: "Conflict: the job has no results yet (not SUCCEEDED), or the same Idempotency-Key is still being processed",
     413: "strategy_code is larger than 64 KiB",
     415: "Content-Type is not application/json",
     422: "A field is invalid (names the field)",
@@ -71,12 +73,18 @@ def responses(status: int, description: str, *errors: int) -> dict[int, OpenAPIR
 
 
 def json_error(
-    status: int, type_: str, message: str, *, headers: dict[str, str] | None = None, **detail: Any
+    status: int,
+    type_: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    **detail: Any,
 ) -> Response:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=error_body(type_, message, **detail),
+        body=error_body(type_, message, errors=errors, **detail),
         headers=headers,
     )
 
@@ -103,7 +111,7 @@ def validation_error(errors: Sequence[dict[str, Any]]) -> Response:
             field="body",
         )
     invalid = invalid_from_errors(errors)
-    return json_error(invalid.status, invalid.code, invalid.message, field=invalid.field)
+    return json_error(invalid.status, invalid.code, invalid.message, field=invalid.field, errors=invalid.errors)
 
 
 class ServiceResolver(APIGatewayRestResolver):
@@ -125,11 +133,42 @@ class ServiceResolver(APIGatewayRestResolver):
         def register(fn: F) -> F:
             if route.body is not None and not _takes(fn, route.body):
                 raise TypeError(f"{fn.__name__} serves {route}, so it must take a {route.body.__name__} body")
+            allowed = _query_names(fn, route)
+
+            @functools.wraps(fn)
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                self._check_request(route, allowed)
+                return fn(*args, **kwargs)
+
             decorate = self.route(route.resolver_rule, route.method, include_in_schema=route.documented, **docs)
-            registered: F = decorate(fn)
-            return registered
+            decorate(checked)
+            return fn
 
         return register
+
+    def _check_request(self, route: Route, allowed: frozenset[str]) -> None:
+        """What powertools' validation lets through: a body that is not a JSON object (it unwraps a list),
+        a form or multipart body it parsed as one, query parameters the route does not take."""
+        event = self.current_event
+        unknown = sorted(set(event.query_string_parameters or {}) - allowed)
+        if unknown:
+            names = ", ".join(unknown)
+            known = ", ".join(sorted(allowed)) or "none"
+            raise RequestInvalid(
+                f"unknown query parameter(s) {names}; {route} takes: {known}",
+                field=unknown[0],
+                errors=[{"field": name, "message": f"{route} has no query parameter {name}"} for name in unknown],
+            )
+        if route.body is None:
+            return
+        if not _is_json(event.headers.get("content-type")):
+            raise UnsupportedContentType(_SEND_JSON)
+        if not isinstance(event.json_body, dict):
+            raise RequestInvalid(
+                f"the request body must be a JSON object, not {type(event.json_body).__name__}; "
+                'send {"strategy_code": "...", ...}',
+                field="body",
+            )
 
     def claim(self, route: Route) -> None:
         """Refuse a route the table gives another function (also for routes powertools registers itself)."""
@@ -139,6 +178,34 @@ class ServiceResolver(APIGatewayRestResolver):
     def registered(self) -> set[tuple[str, str]]:
         """(method, path template) of every route this resolver answers, however it was registered."""
         return {(route.method, route.openapi_path) for route in [*self._static_routes, *self._dynamic_routes]}
+
+
+def _is_json(content_type: str | None) -> bool:
+    """No Content-Type (taken as JSON), application/json, or a JSON type such as application/vnd.x+json."""
+    if not content_type or not content_type.strip():
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == content_types.APPLICATION_JSON or media.endswith("+json")
+
+
+_SEND_JSON = "send the body as JSON with Content-Type: application/json"
+
+
+def _query_names(fn: Callable[..., Any], route: Route) -> frozenset[str]:
+    """The query parameters `fn` takes (its parameters that are not path parameters, the body or headers),
+    under the names a request uses (a Query's alias)."""
+    names = set()
+    for name, hint in get_type_hints(fn, include_extras=True).items():
+        if name == "return" or name in route.path_parameters:
+            continue
+        extras = get_args(hint)[1:] if get_origin(hint) is Annotated else ()
+        if any(isinstance(x, Header | Body) for x in extras):
+            continue
+        if route.body is not None and (hint is route.body or (extras and get_args(hint)[0] is route.body)):
+            continue
+        alias = next((x.alias for x in extras if isinstance(x, Query) and x.alias), None)
+        names.add(alias or name)
+    return frozenset(names)
 
 
 def _takes(fn: Callable[..., Any], model: type) -> bool:
@@ -155,15 +222,13 @@ def create_resolver(function: FunctionSpec, *, idempotency: bool = False) -> Ser
 
     @app.exception_handler(PtValidationError)
     def _invalid(exc: PtValidationError) -> Response:
+        if app.current_event.body is not None and not _is_json(app.current_event.headers.get("content-type")):
+            return _content_type(RequestUnsupportedContentType(_SEND_JSON, errors=[]))
         return validation_error(list(exc.errors()))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _content_type(exc: RequestUnsupportedContentType) -> Response:
-        return json_error(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedContentType",
-            "send the body as JSON with Content-Type: application/json",
-        )
+        return json_error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "UnsupportedContentType", _SEND_JSON)
 
     @app.exception_handler(ValueError)
     def _unreadable_body(exc: ValueError) -> Response:
@@ -181,7 +246,9 @@ def create_resolver(function: FunctionSpec, *, idempotency: bool = False) -> Ser
         if exc.status >= 500:
             logger.warning("dependency unavailable", extra={"error_type": exc.code, "reason": exc.message})
         headers = {"Retry-After": "5"} if exc.status == 503 else None
-        return json_error(exc.status, exc.code, exc.message, field=exc.field, headers=headers)
+        headers = {**(headers or {}), **exc.headers} or None
+        errors = exc.errors if exc.status == 422 else None
+        return json_error(exc.status, exc.code, exc.message, field=exc.field, headers=headers, errors=errors)
 
     @app.exception_handler(EngineError)
     def _engine_error(exc: EngineError) -> Response:

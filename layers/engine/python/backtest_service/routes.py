@@ -18,9 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from backtest_service.api_models import SubmitRequest
+from backtest_service.api_models import SubmitRequest, UpdateRequest
 from backtest_service.dataset_models import CreateDatasetRequest
-from backtest_service.topology import API_PREFIX, DATASETS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
+from backtest_service.topology import API_PREFIX, DATASETS, RESULTS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
 
 # caller: API Gateway authenticates the caller (the stack's Cognito authorizer, or IAM SigV4 in
 # authMode=iam) and the function reads who it is; public: no authorization, nothing about any caller.
@@ -59,10 +59,23 @@ class Route:
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
 
+    def url(self, base: str, **parameters: str) -> str:
+        """This route's absolute URL under `base` (the API's root, see `links`) with its path parameters."""
+        path = self.path
+        for name in self.path_parameters:
+            path = path.replace(f"{{{name}}}", parameters[name])
+        return f"{base}{path}"
+
 
 SUBMIT_BACKTEST = Route("POST", f"{API_PREFIX}/run", SUBMIT, body=SubmitRequest)
+VALIDATE_BACKTEST = Route("POST", f"{API_PREFIX}/validate", SUBMIT, body=SubmitRequest)
 GET_STATUS = Route("GET", f"{API_PREFIX}/status/{{execution_id}}", STATUS)
 LIST_EXECUTIONS = Route("GET", f"{API_PREFIX}/executions", STATUS)
+CANCEL_EXECUTION = Route("POST", f"{API_PREFIX}/executions/{{execution_id}}/cancel", STATUS)
+UPDATE_EXECUTION = Route("PATCH", f"{API_PREFIX}/executions/{{execution_id}}", STATUS, body=UpdateRequest)
+DELETE_EXECUTION = Route("DELETE", f"{API_PREFIX}/executions/{{execution_id}}", STATUS)
+GET_EQUITY = Route("GET", f"{API_PREFIX}/executions/{{execution_id}}/equity", RESULTS)
+GET_TRADES = Route("GET", f"{API_PREFIX}/executions/{{execution_id}}/trades", RESULTS)
 MARKET_DATA_SYMBOLS = Route("GET", f"{API_PREFIX}/market-data/symbols", SYMBOLS)
 METRIC_DEFINITIONS = Route("GET", f"{API_PREFIX}/performance-metrics/definitions", SYMBOLS)
 HEALTH = Route("GET", "/health", SYMBOLS, auth="public")
@@ -76,8 +89,14 @@ DELETE_DATASET = Route("DELETE", f"{API_PREFIX}/datasets/{{dataset_id}}", DATASE
 
 ROUTES: tuple[Route, ...] = (
     SUBMIT_BACKTEST,
+    VALIDATE_BACKTEST,
     GET_STATUS,
     LIST_EXECUTIONS,
+    CANCEL_EXECUTION,
+    UPDATE_EXECUTION,
+    DELETE_EXECUTION,
+    GET_EQUITY,
+    GET_TRADES,
     MARKET_DATA_SYMBOLS,
     METRIC_DEFINITIONS,
     HEALTH,

@@ -57,6 +57,11 @@ class Settings(BaseModel):
     ] = 60.0
     strategy_memory_mb: Annotated[int, Field(validation_alias=Env.STRATEGY_MEMORY_MB, ge=64, le=10240)] = 1536
     service_version: Annotated[str, Field(validation_alias=Env.SERVICE_VERSION, min_length=1)] = ENGINE_VERSION
+    # The API's public root (a custom domain, e.g. https://api.example.com/backtest) when links must not be
+    # built from the request (API Gateway's own domain and stage are the default).
+    public_base_url: Annotated[
+        str | None, Field(validation_alias=Env.PUBLIC_BASE_URL, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    ] = None
     service_name: Annotated[str, Field(validation_alias=Env.POWERTOOLS_SERVICE_NAME, min_length=1)] = (
         topology.SERVICE_NAME
     )

@@ -19,6 +19,7 @@ not remembered, so retrying with the same key tries again. The same key with a d
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,17 +36,22 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
+from backtest_engine.catalog import estimate_bars
 from backtest_engine.models import MAX_CODE_BYTES, BacktestRequest
+from backtest_engine.parameters import Declared, declared_parameters, effective_parameters, parameter_problems
 from backtest_engine.sandbox import compile_strategy
 from backtest_service import clients, datasets
-from backtest_service.api_models import SubmitResponse
+from backtest_service.api_models import SubmitResponse, ValidateResponse
 from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, invalid_from_errors
 from backtest_service.job_queue import JobQueue, default_job_queue
 from backtest_service.job_store import JobStore, default_job_store
 from backtest_service.jobs import QUEUE_UNAVAILABLE, JobRecord, Status, iso, utc_now
 from backtest_service.observability import MetricUnit, count_failure, logger, metrics
+from backtest_service.routes import GET_STATUS
 from backtest_service.settings import Settings, get_settings
-from backtest_service.topology import API_PREFIX
+
+# `?wait=`: how often the job is read while waiting for it (after a quicker start).
+WAIT_POLL_SECONDS = 0.5
 
 # An Idempotency-Key is remembered this long; the caller's retry window.
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -130,6 +136,52 @@ def _not_unicode_text(value: Any, where: str = "") -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A submission that passed every check: the request, the strategy's style and what it declares."""
+
+    request: BacktestRequest
+    style: str
+    declared: Declared
+
+
+def check_submission(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> Checked:
+    """Every check a submission gets before anything is stored: the request's fields (422, one entry per
+    field), the code's size (413), compiling it under the sandbox policy (400 naming the line), and the
+    parameters against what the strategy declares (422 naming `parameters.<name>`)."""
+    request = validate_request(body, max_bars=max_bars)
+    strategy = compile_strategy(request.strategy_code)  # StrategyCompileError(line=...) → 400
+    declared = declared_parameters(request.strategy_code)
+    problems = parameter_problems(declared, dict(request.parameters))
+    if problems:
+        raise RequestInvalid(
+            "; ".join(message for _, message in problems),
+            field=problems[0][0],
+            errors=[{"field": where, "message": message} for where, message in problems],
+        )
+    return Checked(request=request, style=strategy.style, declared=declared)
+
+
+def validate_backtest(
+    body: BaseModel | Mapping[str, Any], *, deps: SubmitDeps | None = None, owner: str | None = None
+) -> ValidateResponse:
+    """`POST /validate`: what `POST /run` would check, and nothing stored or queued."""
+    settings = deps.settings if deps is not None else get_settings()
+    checked = check_submission(body, max_bars=settings.max_bars)
+    request = checked.request
+    if request.dataset_id is not None:  # the caller's READY dataset (422 otherwise); its rows bound the bars
+        request = datasets.resolve_request(request, owner or "")
+        estimated = datasets.dataset_rows(request.dataset_id or "", owner or "")
+    else:
+        estimated = estimate_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
+    return ValidateResponse(
+        style=checked.style,
+        estimated_bars=estimated,
+        parameters=effective_parameters(checked.declared, dict(request.parameters)),
+        declared_parameters=checked.declared.types,
+    )
+
+
 def submit_backtest(
     body: BaseModel | Mapping[str, Any],
     *,
@@ -139,9 +191,8 @@ def submit_backtest(
 ) -> SubmitResponse:
     """Validate, compile-check, store and queue one backtest for `owner`; the 202 answer."""
     deps = deps or default_deps()
-    request = validate_request(body, max_bars=deps.settings.max_bars)
+    request = check_submission(body, max_bars=deps.settings.max_bars).request
     request = datasets.resolve_request(request, owner)  # dataset_id: the caller's READY dataset, else 422
-    compile_strategy(request.strategy_code)  # StrategyCompileError(line=...) → 400
     if idempotency_key is None:
         return create_job(request, owner, deps)
     first_answer = _idempotent_create(deps)(
@@ -149,6 +200,32 @@ def submit_backtest(
         request=request,
     )
     return SubmitResponse.model_validate(first_answer)
+
+
+def wait_for_job(
+    execution_id: str,
+    *,
+    owner: str,
+    seconds: float,
+    jobs: JobStore | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> JobRecord | None:
+    """The job once it is terminal, if that happens within `seconds`; else None (the caller answers 202).
+    Polls the job record (a consistent read) every `WAIT_POLL_SECONDS`, more often at first: most small jobs
+    end within a second."""
+    jobs = jobs or default_job_store()
+    deadline = monotonic() + seconds
+    delay = 0.1
+    while True:
+        job = jobs.get_for_owner(execution_id, owner)
+        if job.status.terminal:
+            return job
+        left = deadline - monotonic()
+        if left <= 0:
+            return None
+        sleep(min(delay, left))
+        delay = min(delay * 2, WAIT_POLL_SECONDS)
 
 
 def _idempotent_create(deps: SubmitDeps) -> Callable[..., Any]:
@@ -207,4 +284,4 @@ def create_job(request: BacktestRequest, owner: str, deps: SubmitDeps) -> Submit
         ) from exc
     metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
     logger.info("backtest queued", extra={"symbol": request.symbol, "timeframe": request.timeframe})
-    return SubmitResponse(execution_id=execution_id, status_url=f"{API_PREFIX}/status/{execution_id}")
+    return SubmitResponse(execution_id=execution_id, status_url=GET_STATUS.path.format(execution_id=execution_id))

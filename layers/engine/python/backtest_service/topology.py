@@ -30,6 +30,7 @@ class Env:
     MAX_BARS = "MAX_BARS"
     STRATEGY_CPU_SECONDS = "STRATEGY_CPU_SECONDS"
     STRATEGY_MEMORY_MB = "STRATEGY_MEMORY_MB"
+    PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
     SERVICE_VERSION = "SERVICE_VERSION"
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
@@ -176,18 +177,30 @@ class BucketSpec:
     notifications: tuple[BucketNotification, ...] = ()
 
 
+# API Gateway ends an integration after 29 s: `POST /run?wait=` waits at most MAX_WAIT_SECONDS, and the
+# submit function's timeout leaves it room to answer.
+API_GATEWAY_TIMEOUT_SECONDS = 29
+MAX_WAIT_SECONDS = 25
 SUBMIT = FunctionSpec(
     "submit",
     512,
-    15,
-    "Validates and compile-checks a strategy, stores the job, queues it",
-    settings=(Env.JOB_TTL_DAYS,),
+    API_GATEWAY_TIMEOUT_SECONDS + 1,
+    "Validates and compile-checks a strategy, stores the job, queues it (and waits for it, with ?wait=)",
+    settings=(Env.JOB_TTL_DAYS, Env.RESULTS_URL_TTL_SECONDS),
 )
 STATUS = FunctionSpec(
     "status",
     512,
     10,
-    "One job with a presigned result link, or the caller's jobs",
+    "The caller's jobs: one with its links, the list, cancel, rename, delete",
+    settings=(Env.RESULTS_URL_TTL_SECONDS,),
+)
+# Reads a job's stored curve (24 bytes a bar: 48 MB at the bar cap) and pages of its trades (ranged GETs).
+RESULTS = FunctionSpec(
+    "results",
+    1024,
+    15,
+    "A finished job's equity curve, downsampled, and its trades a page at a time",
     settings=(Env.RESULTS_URL_TTL_SECONDS,),
 )
 SYMBOLS = FunctionSpec("symbols", 256, 5, "Symbols, timeframes, metric definitions, health")
@@ -216,6 +229,7 @@ VALIDATE_DATASET = FunctionSpec(
 FUNCTIONS = (
     SUBMIT,
     STATUS,
+    RESULTS,
     SYMBOLS,
     RUN_BACKTEST,
     DATASETS,

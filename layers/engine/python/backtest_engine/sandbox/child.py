@@ -14,7 +14,9 @@ from __future__ import annotations
 import builtins
 import json
 import marshal
+import math
 import os
+import resource
 import warnings
 from typing import Any
 
@@ -68,6 +70,8 @@ def serve(job_fd: int, out_fd: int, bars_fd: int, flags: int) -> int:
         _send_error(out_fd, compile_error)
         return 0
     assert strategy is not None
+    if "batch" in header:
+        return _serve_batch(out_fd, strategy, bars, header)
     log = StrategyLog(int(limits["max_log_lines"]), int(limits["max_log_bytes"]))
 
     def progress(done: int, total: int) -> None:
@@ -102,6 +106,58 @@ def serve(job_fd: int, out_fd: int, bars_fd: int, flags: int) -> int:
             error = EngineError(f"{type(exc).__name__} in the strategy runtime")
         wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
         _send_error(out_fd, error)
+    return 0
+
+
+# ---- batch jobs (parameter optimization) ---------------------------------------------------------
+
+
+def _serve_batch(out_fd: int, strategy: CompiledStrategy, bars: Bars, header: dict[str, Any]) -> int:
+    """Run the strategy once per parameter set of ``header["batch"]``, in order, each in a fresh module
+    namespace (`CompiledStrategy.load` inside `execute`) with a fresh log, so nothing one combination
+    leaves behind reaches the next; send each combination's decisions (or its typed error) after a
+    `COMBINATION` frame naming it. A failing combination does not end the batch.
+
+    Limits: the child was confined with the batch's whole CPU budget as its hard limit; before each
+    combination the soft limit is set to what it has used plus one combination's budget, so a runaway
+    combination is stopped (SIGXCPU) after its own budget; the memory cap, lifted for reporting, is put
+    back before the next combination runs."""
+    limits = header["limits"]
+    each = max(1, math.ceil(float(limits["cpu_seconds_each"])))
+    costs = Costs(float(header["commission"]), float(header["slippage"]), bars.lot_size)
+    capital = float(header["initial_capital"])
+    check_lookahead = bool(header["check_lookahead"])
+    _, memory_hard = resource.getrlimit(resource.RLIMIT_AS)
+    memory_soft = memory_hard - confinement.AS_HEADROOM_BYTES if memory_hard != resource.RLIM_INFINITY else memory_hard
+    for k, params in enumerate(header["batch"]):
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime) + each
+        resource.setrlimit(resource.RLIMIT_CPU, (min(soft, cpu_hard), cpu_hard))
+        resource.setrlimit(resource.RLIMIT_AS, (memory_soft, memory_hard))
+        log = StrategyLog(int(limits["max_log_lines"]), int(limits["max_log_bytes"]))
+        wire.write_frame(out_fd, wire.COMBINATION, wire.COMBINATION_BODY.pack(k))
+        try:
+            decisions = execute(strategy, bars, dict(params), capital, costs, log, check_lookahead=check_lookahead)
+            confinement.allow_reporting()
+            if decisions.signals is not None:
+                wire.write_frame(out_fd, wire.SIGNALS, np.ascontiguousarray(decisions.signals, dtype="<f8"))
+            else:
+                assert decisions.orders is not None
+                wire.write_frame(out_fd, wire.ORDERS, decisions.orders)
+            wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
+            wire.write_frame(out_fd, wire.DONE)
+        except BaseException as exc:
+            confinement.allow_reporting()
+            if isinstance(exc, EngineError):
+                error = exc
+            elif isinstance(exc, MemoryError):
+                error = StrategyMemoryError("the strategy ran out of memory")
+            else:
+                error = EngineError(f"{type(exc).__name__} in the strategy runtime")
+            wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
+            _send_error(out_fd, error)
+        del log
     return 0
 
 

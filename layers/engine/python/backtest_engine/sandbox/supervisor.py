@@ -316,7 +316,7 @@ class Supervisor:
                 raise StrategyTimeout(
                     f"the strategy ran longer than its wall-clock limit of {limits.wall_seconds:g} s and was stopped"
                 ) from None
-            except _Stopped:
+            except Cancelled:
                 killed = True
                 raise
             except wire.ProtocolError as exc:
@@ -350,8 +350,8 @@ class Supervisor:
         return self._layers
 
 
-class _Stopped(EngineError):
-    """The caller asked to stop the run (`should_stop`)."""
+class Cancelled(EngineError):
+    """The caller asked to stop the run (`should_stop`): the child was killed, there is no answer."""
 
     code = "Cancelled"
 
@@ -416,7 +416,7 @@ def _read_answer(
         except wire.Deadline:
             if should_stop is not None and time.monotonic() < deadline:
                 if should_stop():
-                    raise _Stopped("the run was stopped on request") from None
+                    raise Cancelled("the run was stopped on request") from None
                 continue
             raise
         kind = frame.kind

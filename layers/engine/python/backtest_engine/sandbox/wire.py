@@ -13,6 +13,11 @@ Frames, child → trusted, in order: `LAYERS` (JSON: which confinement layers ar
 child confined itself and before any strategy code ran), `PROGRESS`\\* (bars done, bars total), then
 `SIGNALS` (vectorized: one float64 per bar) or `ORDERS` (event-driven: `ORDER_DTYPE` records), `LOGS`,
 `DONE`; or `LOGS` and `ERROR` (kind, line, message).
+
+Batch jobs (a parameter optimization: the JOB header holds ``batch``, a list of parameter sets): after
+`LAYERS`, for each parameter set k in order, `COMBINATION` (u32 k) and then that combination's frames as
+above (`SIGNALS` | `ORDERS`, `LOGS`, `DONE`; or `LOGS`, `ERROR`). Every cap applies per frame, as for a
+single job; the trusted side checks that the indices come in order (`sandbox.batch`).
 """
 
 from __future__ import annotations
@@ -49,10 +54,13 @@ LOGS = 6
 ERROR = 7
 DONE = 8
 REPORT = 9  # the test-only unrestricted entry's JSON report
+COMBINATION = 10  # batch jobs: the index of the parameter set whose frames follow
 
 HEADER = struct.Struct("<BQ")
 PROGRESS_BODY = struct.Struct("<QQ")
 ERROR_HEAD = struct.Struct("<Bi")  # error kind, strategy line (-1: none), then the UTF-8 message
+COMBINATION_BODY = struct.Struct("<I")
+MAX_BATCH = 10_000  # parameter sets in one batch job
 
 # One order the strategy placed, as the child's broker executed it: the bar whose open fills it, the kind
 # (`broker.ORDER_KINDS`), the value (exposure, signed units or signed fraction), stop-loss and take-profit
