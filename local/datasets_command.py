@@ -53,7 +53,7 @@ class Api:
             self.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        url = urlsplit(self.base_url + path)
+        url = urlsplit(path if path.startswith(("http://", "https://")) else self.base_url + path)  # links: absolute
         data = None if body is None else json.dumps(body).encode()
         headers = dict(self.headers)
         if data is not None:
