@@ -264,3 +264,13 @@ def test_a_table_fault_on_create_is_a_503_and_stores_nothing(api: Api, stack: Lo
 def test_a_next_token_not_made_by_the_api_is_a_400(api: Api) -> None:
     res = api.call("GET", DATASETS, query={"next_token": "bm90LWEtdG9rZW4"})
     assert res.status == 400 and res.error["type"] == "InvalidNextToken"
+
+
+def test_validate_checks_a_dataset_request_as_submit_does(api: Api, stack: LocalStack) -> None:
+    dataset = ready(api, stack, ohlcv_csv())
+    body = {"strategy_code": SMA_CROSS, "dataset_id": dataset["dataset_id"]}
+    ok = api.call("POST", "/api/backtest/validate", body=body)
+    assert ok.status == 200, ok.body
+    assert ok.body["estimated_bars"] == 480
+    refused = api.call("POST", "/api/backtest/validate", body=body, user="mallory")
+    assert refused.status == 422 and refused.error["field"] == "dataset_id"
