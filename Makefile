@@ -18,7 +18,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install install-local lock lock-check demo test lint unit integration infra e2e bench fuzz layer synth \
-	cdk-lint deploy-check deploy clean report-screenshot
+	cdk-lint checkov checkov-install checkov-lock deploy-check deploy clean report-screenshot
 
 help:
 	@echo "make demo    - install what the demo needs, then run one backtest end to end on the embedded local stack"
@@ -31,6 +31,7 @@ help:
 	@echo "             - layer, synth (cdk-nag), cfn-lint, then cdk deploy with the pinned CDK CLI"
 	@echo "             (make deploy-check ...: all of it but the deploy, offline)"
 	@echo "make lock    - re-resolve uv.lock after editing the dependencies in pyproject.toml"
+	@echo "make checkov - checkov over one synthesis (CDK_CONTEXT=...), against infra/checkov_acknowledgements.py"
 
 # uv itself, pinned, in its own venv (python3 -m venv + pip is all a fresh machine needs). The stamp names
 # the version, so a bump of UV_VERSION reinstalls it.
@@ -67,8 +68,9 @@ lint: install lock-check
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/engine/python functions local infra ops tools tests bench
 
-test: lint
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+# REQUIRE_CHECKOV: tests/infra/test_checkov.py fails (rather than skips) without the checkov venv.
+test: lint checkov-install
+	REQUIRE_CHECKOV=1 $(PY) -m pytest -n 2 --dist loadgroup tests
 
 unit: install
 	$(PY) -m pytest tests/unit
@@ -109,6 +111,31 @@ synth: install
 cdk-lint: synth
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk.out/*.template.json
 
+# checkov, which `make test` runs over every synthesized template (tests/infra/test_checkov.py; the accepted
+# findings and their reasons: infra/checkov_acknowledgements.py), lives in its own venv: its dependency tree
+# is large and pins packages the dev group uses too. Installed exactly from a lock with hashes (about 10 s
+# with uv, 265 MB); `make checkov-lock` re-resolves it after editing infra/checkov-requirements.in.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_LOCK := infra/checkov-requirements.txt
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): $(CHECKOV_LOCK) | $(UV_STAMP)
+	@echo "==> installing checkov into $(CHECKOV_VENV)/ (from $(CHECKOV_LOCK), hashes required)"
+	rm -rf $(CHECKOV_VENV)
+	$(UV) venv --quiet --python $(PYTHON) $(CHECKOV_VENV)
+	$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes --compile-bytecode \
+		-r $(CHECKOV_LOCK)
+	touch $@
+
+checkov-install: $(CHECKOV_STAMP)
+
+checkov-lock: | $(UV_STAMP)
+	$(UV) pip compile infra/checkov-requirements.in --universal --python-version 3.11 --generate-hashes \
+		--no-header -o $(CHECKOV_LOCK)
+
+# One synthesis reviewed: `make checkov CDK_CONTEXT="-c stage=prod -c allowedOrigins=https://app.example.com"`.
+checkov: install checkov-install
+	$(PY) -m infra.checkov_gate $(CDK_CONTEXT)
+
 # The pinned CDK CLI (package-lock.json).
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -123,8 +150,16 @@ ALLOWED_ORIGINS ?=
 ALARM_EMAIL ?=
 AUTH_MODE ?=
 DEPLOY_ARGS ?=
+# Security options (docs/DEPLOY.md): WAF=true|false (default: on in prod), MFA=off|optional|required,
+# THREAT_PROTECTION=off|audit|enforced, KMS=true|false; CDK_CONTEXT passes any other context key.
+WAF ?=
+MFA ?=
+THREAT_PROTECTION ?=
+KMS ?=
 DEPLOY_CONTEXT = -c stage=$(STAGE) $(if $(ALLOWED_ORIGINS),-c allowedOrigins=$(ALLOWED_ORIGINS)) \
-	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(AUTH_MODE),-c authMode=$(AUTH_MODE))
+	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(AUTH_MODE),-c authMode=$(AUTH_MODE)) \
+	$(if $(WAF),-c waf=$(WAF)) $(if $(MFA),-c mfa=$(MFA)) \
+	$(if $(THREAT_PROTECTION),-c threatProtection=$(THREAT_PROTECTION)) $(if $(KMS),-c kms=$(KMS)) $(CDK_CONTEXT)
 deploy-check: install layer node_modules/.package-lock.json
 	rm -rf cdk.out
 	npx cdk synth --quiet $(DEPLOY_CONTEXT)
@@ -136,4 +171,4 @@ deploy: deploy-check
 	npx cdk deploy --app cdk.out --all $(DEPLOY_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .venv-bench build cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .venv-bench $(CHECKOV_VENV) build cdk.out .pytest_cache .mypy_cache .ruff_cache

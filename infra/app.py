@@ -1,11 +1,12 @@
 """The CDK app: `python infra/app.py` (or `npx cdk synth`, which runs it) synthesizes the stack.
 
 Context (`-c key=value`, see infra/config.py): stage=dev|prod, authMode=cognito|iam, userPoolId,
-allowedOrigins, alarmEmail, layerDir. Output directory: `--outdir`, else CDK_OUTDIR (set by the CDK
-CLI), else ./cdk.out. The feature flags in cdk.json apply here too, so running this file directly gives
-the template `cdk synth` gives. `infra` and the layer's packages come from the editable install
-(`pip install -e .`), so the file runs from anywhere without touching `sys.path`; its folder holds no
-module that shadows a library (the constructs live in `infra/parts/`, not `infra/constructs/`).
+allowedOrigins, alarmEmail, layerDir, and the security options waf, wafRateLimit, mfa, threatProtection,
+kms. Output directory: `--outdir`, else CDK_OUTDIR (set by the CDK CLI), else ./cdk.out. The feature
+flags in cdk.json apply here too, so running this file directly gives the template `cdk synth` gives.
+`infra` and the layer's packages come from the editable install (`pip install -e .`), so the file runs
+from anywhere without touching `sys.path`; its folder holds no module that shadows a library (the
+constructs live in `infra/parts/`, not `infra/constructs/`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ from infra.nag import add_checks
 from infra.stack import BacktestServiceStack
 
 CDK_JSON = REPO_ROOT / "cdk.json"
-CONTEXT_KEYS = ("stage", "authMode", "userPoolId", "allowedOrigins", "alarmEmail", "layerDir", "datasetsLayerDir")
+CONTEXT_KEYS = (
+    "stage",
+    "authMode",
+    "userPoolId",
+    "allowedOrigins",
+    "alarmEmail",
+    "layerDir",
+    "datasetsLayerDir",
+    "waf",
+    "wafRateLimit",
+    "mfa",
+    "threatProtection",
+    "kms",
+)
 
 
 def project_context() -> dict[str, Any]:
@@ -81,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     assembly = app.synth()
     config = stack.config
-    print(f"synthesized {stack.stack_name} ({config.stage}, {config.auth_mode} auth) in {assembly.directory}")
+    security = f"waf {'on' if config.waf else 'off'}, kms {'on' if config.kms else 'off'}"
+    if config.auth_mode == "cognito" and not config.user_pool_id:
+        security += f", mfa {config.mfa}, threat protection {config.threat_protection}"
+    print(
+        f"synthesized {stack.stack_name} ({config.stage}, {config.auth_mode} auth; {security}) in {assembly.directory}"
+    )
     return 0
 
 

@@ -8,6 +8,12 @@ Context keys (`cdk synth -c key=value` or `python infra/app.py` with CDK_CONTEXT
   alarmEmail       an address subscribed to the alarm topic
   layerDir         layer asset directory (default: build/layer when built, else layers/engine)
   datasetsLayerDir the datasets layer's (default: build/layer-datasets when built, else layers/datasets)
+  waf              true | false — a WAF web ACL on the API stage (default: true in prod, false in dev)
+  wafRateLimit     requests a client IP may send in 5 minutes before WAF blocks it (default: prod 2000, dev 500)
+  mfa              off | optional (default) | required — Cognito MFA (TOTP)
+  threatProtection off (default) | audit | enforced — Cognito threat protection (needs the Plus plan)
+  kms              true | false (default) — customer-managed KMS key for the queues, tables, alarm topic
+                   and log groups instead of AWS-managed keys
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, Literal
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
-from backtest_service.topology import JOBS_QUEUE, SERVICE_NAME
+from backtest_service.topology import JOBS_QUEUE, MAX_ACTIVE_JOBS_PER_CALLER, SERVICE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILT_LAYER_DIR = REPO_ROOT / "build" / "layer"
@@ -32,8 +38,14 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 Stage = Literal["dev", "prod"]
 AuthMode = Literal["cognito", "iam"]
+MfaMode = Literal["off", "optional", "required"]
+ThreatProtection = Literal["off", "audit", "enforced"]
 STAGES: tuple[Stage, ...] = ("dev", "prod")
 AUTH_MODES: tuple[AuthMode, ...] = ("cognito", "iam")
+MFA_MODES: tuple[MfaMode, ...] = ("off", "optional", "required")
+THREAT_PROTECTION_MODES: tuple[ThreatProtection, ...] = ("off", "audit", "enforced")
+# AWS WAF's rate-based rules count over a 5-minute window per client IP; 100 is the smallest limit it takes.
+MIN_WAF_RATE_LIMIT = 100
 DEV_ORIGINS = ("http://localhost:3000", "http://localhost:5173")
 
 
@@ -68,9 +80,17 @@ class StageConfig:
     submit_throttle_rate: float
     submit_throttle_burst: int
     monthly_quota: int
+    # Fairness: jobs one caller may have QUEUED or RUNNING at once (submit answers 429 beyond it).
+    max_active_jobs: int
     # The runner's reserved concurrency; None relies on the event source's maximum concurrency alone
     # (new accounts with a concurrency limit of 10 cannot reserve any).
     runner_reserved_concurrency: int | None
+    # Security options (docs/DEPLOY.md, "Security options"): the edge, the sign-in, the keys.
+    waf: bool
+    waf_rate_limit: int  # requests per client IP per 5 minutes
+    mfa: MfaMode
+    threat_protection: ThreatProtection
+    kms: bool  # a customer-managed key instead of the AWS-managed ones where a resource can use it
     # pyarrow, for validate_dataset (on top of `layer`).
     datasets_layer: LayerSource = LayerSource(SOURCE_DATASETS_LAYER_DIR, built=False)
 
@@ -117,6 +137,52 @@ def _origins(raw: Any, stage: Stage) -> tuple[str, ...]:
     return origins
 
 
+def _positive_int(raw: Any, name: str, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1; got {value}")
+    return value
+
+
+def _flag(context: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A boolean context value: `-c key=true` arrives as the string "true", cdk.json may hold a real bool."""
+    raw = context.get(key)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{key} must be true or false; got {raw!r}")
+
+
+def _choice(context: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = str(context.get(key) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {context.get(key)!r}")
+    return value
+
+
+def _rate_limit(raw: Any, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        limit = int(str(raw))
+    except ValueError:
+        raise ConfigError(f"wafRateLimit must be a whole number of requests per 5 minutes; got {raw!r}") from None
+    if limit < MIN_WAF_RATE_LIMIT:
+        raise ConfigError(f"wafRateLimit must be at least {MIN_WAF_RATE_LIMIT} (AWS WAF's minimum); got {limit}")
+    return limit
+
+
 def stage_config(context: Mapping[str, Any]) -> StageConfig:
     """Build the configuration from CDK context values (missing keys take the stage's defaults)."""
     stage = str(context.get("stage") or "dev")
@@ -126,6 +192,8 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
     if auth_mode not in AUTH_MODES:
         raise ConfigError(f"authMode must be one of {', '.join(AUTH_MODES)}; got {auth_mode!r}")
     prod = stage == "prod"
+    mfa: Any = _choice(context, "mfa", MFA_MODES, "optional")
+    threat_protection: Any = _choice(context, "threatProtection", THREAT_PROTECTION_MODES, "off")
     return StageConfig(
         stage=stage,  # checked against STAGES above
         auth_mode=auth_mode,  # checked against AUTH_MODES above
@@ -147,6 +215,18 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
         submit_throttle_rate=10 if prod else 2,
         submit_throttle_burst=20 if prod else 5,
         monthly_quota=500_000 if prod else 50_000,
+        max_active_jobs=_positive_int(
+            context.get("maxActiveJobs"),
+            "maxActiveJobs",
+            2 * MAX_ACTIVE_JOBS_PER_CALLER if prod else MAX_ACTIVE_JOBS_PER_CALLER,
+        ),
         # prod: reserve what the event source may use, so API traffic can never starve the runner.
         runner_reserved_concurrency=JOBS_QUEUE.max_concurrency if prod else None,
+        waf=_flag(context, "waf", default=prod),
+        # A person clicking through the frontend sends a few requests a second at most; 2,000 in 5 minutes
+        # (≈ 7/s sustained) from one address is a script, and it still gets API Gateway's own throttling first.
+        waf_rate_limit=_rate_limit(context.get("wafRateLimit"), 2000 if prod else 500),
+        mfa=mfa,  # checked against MFA_MODES
+        threat_protection=threat_protection,  # checked against THREAT_PROTECTION_MODES
+        kms=_flag(context, "kms", default=False),
     )

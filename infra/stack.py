@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import Aspects, CfnOutput, Stack, Tags
 from constructs import Construct
 
 from backtest_service.topology import SERVICE_NAME, Output
 from infra.config import StageConfig
 from infra.parts.api import Api
 from infra.parts.auth import Auth
+from infra.parts.encryption import Encryption, EncryptLogGroups
 from infra.parts.functions import Functions
 from infra.parts.monitoring import Monitoring
 from infra.parts.queues import JobQueues
 from infra.parts.storage import Storage
+from infra.parts.waf import Waf
 
 
 class BacktestServiceStack(Stack):
@@ -25,14 +27,24 @@ class BacktestServiceStack(Stack):
         Tags.of(self).add("service", SERVICE_NAME)
         Tags.of(self).add("stage", config.stage)
 
-        self.storage = Storage(self, "Storage", config=config)
-        self.queues = JobQueues(self, "Queues", config=config)
+        # Security options (infra/config.py): a customer-managed key (kms), a WAF web ACL on the stage (waf).
+        self.encryption = Encryption(self, "Encryption", config=config) if config.kms else None
+        kms_key = self.encryption.key if self.encryption else None
+        self.storage = Storage(self, "Storage", config=config, key=kms_key)
+        self.queues = JobQueues(self, "Queues", config=config, key=kms_key)
         self.functions = Functions(self, "Functions", config=config, storage=self.storage, queues=self.queues)
         self.auth = Auth(self, "Auth", config=config) if config.auth_mode == "cognito" else None
         self.api = Api(self, "Api", config=config, functions=self.functions, auth=self.auth)
+        self.waf = Waf(self, "Waf", config=config, api=self.api) if config.waf else None
         self.monitoring = Monitoring(
-            self, "Monitoring", config=config, api=self.api, functions=self.functions, queues=self.queues
+            self, "Monitoring", config=config, api=self.api, functions=self.functions, queues=self.queues, key=kms_key
         )
+        if self.encryption is not None:
+            # The functions that touch the queue and the tables use the key; symbols touches no data.
+            f = self.functions
+            self.encryption.grant_data_use(f.submit, f.status, f.runner)
+            self.encryption.grant_data_use(f.datasets, f.validate_dataset)  # the datasets table
+            Aspects.of(self).add(EncryptLogGroups(self.encryption.key))
 
         outputs = {
             Output.API_URL: self.api.rest_api.url,

@@ -93,12 +93,17 @@ def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
         "BillingMode": spec.billing_mode,
         "SSESpecification": {"Enabled": True, "SSEType": "KMS"},  # no key given: the AWS-managed one
     }
-    if spec.gsi_name and spec.gsi_partition_key:
-        gsi_schema = [{"AttributeName": spec.gsi_partition_key, "KeyType": "HASH"}]
-        if spec.gsi_sort_key:
-            gsi_schema.append({"AttributeName": spec.gsi_sort_key, "KeyType": "RANGE"})
+    if spec.indexes:
         request["GlobalSecondaryIndexes"] = [
-            {"IndexName": spec.gsi_name, "KeySchema": gsi_schema, "Projection": {"ProjectionType": spec.gsi_projection}}
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    *([{"AttributeName": index.sort_key, "KeyType": "RANGE"}] if index.sort_key else []),
+                ],
+                "Projection": {"ProjectionType": index.projection},
+            }
+            for index in spec.indexes
         ]
     try:
         client.create_table(**request)
@@ -218,10 +223,18 @@ def create_bucket(
 
 
 def create_resources(
-    region: str = "us-east-1", *, prefix: str = DEFAULT_PREFIX, allowed_origins: Sequence[str] = ("*",)
+    region: str = "us-east-1",
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    allowed_origins: Sequence[str] = ("*",),
+    job_ttl_days: int = topology.JOB_TTL_DAYS,
 ) -> ResourceNames:
     """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket;
-    `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS)."""
+    `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS);
+    `job_ttl_days`: how long results live (the functions' JOB_TTL_DAYS: job record and objects on one
+    schedule; `backtest local --job-ttl-days`)."""
+    import dataclasses
+
     import boto3
 
     session = boto3.session.Session(region_name=region)
@@ -230,14 +243,16 @@ def create_resources(
         create_table(dynamodb, table_name(spec, prefix), spec)
     queue_url, queue_arn, dlq_url, dlq_arn = create_queues(session.client("sqs"), topology.JOBS_QUEUE, prefix)
     bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
-    create_bucket(
-        session.client("s3"),
-        bucket,
-        topology.RESULTS_BUCKET,
-        region=region,
-        allowed_origins=allowed_origins,
-        prefix=prefix,
-    )
+    results = topology.RESULTS_BUCKET
+    if job_ttl_days != topology.JOB_TTL_DAYS:
+        lifecycle = tuple(
+            dataclasses.replace(rule, expiration_days=job_ttl_days)
+            if rule.expiration_days == topology.JOB_TTL_DAYS and rule.prefix == topology.RESULTS_PREFIX  # not datasets'
+            else rule
+            for rule in results.lifecycle
+        )
+        results = dataclasses.replace(results, lifecycle=lifecycle)
+    create_bucket(session.client("s3"), bucket, results, region=region, allowed_origins=allowed_origins, prefix=prefix)
     return ResourceNames(
         region=region,
         jobs_table=table_name(topology.JOBS_TABLE, prefix),

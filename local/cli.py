@@ -1,4 +1,4 @@
-"""The `backtest` command: run, optimize, report, compare, demo, local, replay, datasets."""
+"""The `backtest` command: run, optimize, report, compare, demo, local, local-aws, replay, datasets."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": ("local.demo", "run one job end to end through the real handlers on the embedded local stack"),
     "local": ("local.http_server", "serve the HTTP API on 127.0.0.1:8007 with workers, on the embedded AWS"),
+    "local-aws": ("local.aws_server", "run the embedded AWS (moto) alone, for `backtest local --aws-endpoint`"),
     "replay": ("ops.replay", "move dead-lettered jobs back to the jobs queue (deployed or local stack)"),
     "datasets": ("local.datasets_command", "upload, list, show or delete your own OHLCV datasets on a running API"),
 }

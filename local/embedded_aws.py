@@ -6,6 +6,9 @@ fake credentials, so nothing local can ever reach a real account.
     aws.endpoint_url          # http://127.0.0.1:PORT (server mode; None in process)
     aws.stop()
 
+    aws = EmbeddedAws(endpoint_url="http://127.0.0.1:4566")   # a moto server another process runs
+                                                             # (`backtest local-aws`): its state outlives us
+
 The fake credentials live here and only here (`FAKE_CREDENTIALS`): the local stack, the cold-start probe
 and `backtest replay --local-endpoint` all take them from this module.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -82,8 +87,11 @@ class EmbeddedAws:
     """moto, in this process (`server=False`: `mock_aws`, one thread's tests and the demo) or as moto's
     threaded server on 127.0.0.1 (`server=True`: shared by every thread, presigned links fetchable)."""
 
-    def __init__(self, *, server: bool = False, region: str = DEFAULT_REGION, port: int = 0) -> None:
-        self.server = server
+    def __init__(
+        self, *, server: bool = False, region: str = DEFAULT_REGION, port: int = 0, endpoint_url: str | None = None
+    ) -> None:
+        self.external = check_local_endpoint(endpoint_url) if endpoint_url else None
+        self.server = server or self.external is not None
         self.region = region
         self.port = port
         self.endpoint_url: str | None = None
@@ -91,10 +99,14 @@ class EmbeddedAws:
         self._moto_server: Any = None
 
     def start(self, env: EnvironmentPatch) -> None:
-        """Fake credentials and region, no variable that points at real AWS, then moto."""
+        """Fake credentials and region, no variable that points at real AWS, then moto (or its endpoint)."""
         env.set({**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region})
         env.set(dict.fromkeys(REAL_AWS_VARIABLES))
-        if self.server:
+        if self.external is not None:
+            # Another process's moto server: not ours to reset or stop, its state outlives this process.
+            self.endpoint_url = self.external
+            env.set({"AWS_ENDPOINT_URL": self.endpoint_url})
+        elif self.server:
             from moto.server import ThreadedMotoServer
 
             # Werkzeug logs every request (and moto's tracebacks for unimplemented calls) otherwise.
@@ -127,6 +139,28 @@ class EmbeddedAws:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         with contextlib.suppress(OSError), urllib.request.urlopen(request, timeout=10):
             pass
+
+
+def check_local_endpoint(url: str) -> str:
+    """`url` without a trailing slash if it is an http endpoint on this machine (the local stack never
+    talks to anything else, whatever credentials it holds), else ValueError."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1") or not parts.port:
+        raise ValueError(f"the embedded AWS must be http://127.0.0.1:PORT (a moto server on this machine), got {url!r}")
+    return url.rstrip("/")
+
+
+def wait_for_endpoint(url: str, timeout_seconds: float = 30.0) -> None:
+    """Until moto's server at `url` answers (it was just started by another process)."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/config", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no moto server answered at {url} within {timeout_seconds:.0f} s") from None
+            time.sleep(0.1)
 
 
 def forget_model_instances() -> None:

@@ -13,6 +13,10 @@ draining the jobs queue, so a frontend can be pointed at it.
   Origin is echoed when listed, as the deployed stack's `allowedOrigins`).
 - Workers: `--workers N` threads play Lambda's SQS event source mapping (see `local/stack.py`).
 - The AWS underneath is moto's server on a loopback port: presigned result links work from a browser.
+  By default it runs in this process and its state goes with it; with `--aws-endpoint` it is another
+  process's (`backtest local-aws`), which keeps jobs and results while this server restarts or crashes.
+- Expiry: moto stores DynamoDB TTL and S3 lifecycle settings but never applies them; a sweep every minute
+  does (`local/expiry.py`), so a long session holds only `--job-ttl-days` of jobs and results.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from backtest_service.rest import CORS, IDEMPOTENCY_HEADER
 from backtest_service.routes import SWAGGER_UI, allowed_methods
 from local.event_source import DEFAULT_RETRY_DELAY_SECONDS
 from local.events import DEFAULT_USER, api_event, response_headers
+from local.expiry import DEFAULT_INTERVAL_SECONDS
 from local.job_events import JobEvent
 from local.stack import LocalStack
 
@@ -231,6 +236,7 @@ class LocalServer:
         stack: LocalStack | None = None,
         log: Printer = _stdout,
         log_requests: bool = True,
+        expiry_interval_seconds: float | None = DEFAULT_INTERVAL_SECONDS,
     ) -> None:
         if workers < 0:
             raise ValueError("workers must be ≥ 0")
@@ -244,6 +250,8 @@ class LocalServer:
         self.stack.listeners.append(self._log_job)
         self.log = log
         self.log_requests = log_requests
+        # The sweep runs where moto does: here, or in the `backtest local-aws` process of --aws-endpoint.
+        self.expiry_interval_seconds = expiry_interval_seconds if self.stack.aws.external is None else None
         self._httpd: _HTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -283,6 +291,8 @@ class LocalServer:
             worker = threading.Thread(target=self._work, name=f"backtest-worker-{i + 1}", daemon=True)
             worker.start()
             self._threads.append(worker)
+        if self.expiry_interval_seconds is not None:
+            self.stack.expiry.start(self.expiry_interval_seconds)
         return self
 
     def stop(self) -> None:
@@ -297,6 +307,7 @@ class LocalServer:
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+        self.stack.expiry.stop()
         self.stack.stop()
 
     def _work(self) -> None:
@@ -357,7 +368,18 @@ class LocalServer:
             + (", required" if self.require_user else "")
             + ")",
             f"  CORS      Access-Control-Allow-Origin: {', '.join(self.allow_origins)}",
-            f"  AWS       moto at {self.stack.endpoint_url} (results bucket {res.results_bucket})",
+            f"  AWS       moto at {self.stack.endpoint_url} (results bucket {res.results_bucket}; "
+            + (
+                "another process's: jobs and results outlive this server)"
+                if self.stack.aws.external
+                else "in this process: a restart starts empty)"
+            ),
+            f"  expiry    jobs and results expire {self.stack.job_ttl_days} days after submit "
+            + (
+                f"(swept every {self.expiry_interval_seconds:g} s)"
+                if self.expiry_interval_seconds is not None
+                else "(swept by the process that runs moto)"
+            ),
             f"  replay    backtest replay --local-endpoint {self.stack.endpoint_url}",
             "Ctrl-C to stop.",
         ]
@@ -389,6 +411,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--moto-port", type=int, default=0, help="port of the embedded AWS (default: any free port)")
     p.add_argument(
+        "--aws-endpoint",
+        metavar="URL",
+        help="use the moto server another process runs (`backtest local-aws`, http://127.0.0.1:PORT) instead "
+        "of one in this process: jobs and results then outlive a restart or crash of this server",
+    )
+    p.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=topology.JOBS_QUEUE.visibility_timeout_seconds,
+        metavar="SECONDS",
+        help="how long a received job stays invisible to other workers (default the queue's "
+        f"{topology.JOBS_QUEUE.visibility_timeout_seconds}): a worker killed mid-job has its job delivered "
+        "again after this, as on AWS; shorter than a run, a second worker gets the job while the first "
+        "still runs it",
+    )
+    p.add_argument(
+        "--job-ttl-days",
+        type=int,
+        default=topology.JOB_TTL_DAYS,
+        metavar="DAYS",
+        help=f"how long jobs and results are kept (default {topology.JOB_TTL_DAYS}, as deployed)",
+    )
+    p.add_argument(
         "--retry-delay",
         type=int,
         default=DEFAULT_RETRY_DELAY_SECONDS,
@@ -402,13 +447,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     origins = args.allow_origin or ("*",)
-    stack = LocalStack(
-        server=True,
-        moto_port=args.moto_port,
-        retry_delay_seconds=args.retry_delay,
-        handler_log_level=args.log_level.upper(),
-        allowed_origins=origins,  # the results bucket's CORS rule too, as the stack's allowedOrigins
-    )
+    try:
+        stack = LocalStack(
+            server=True,
+            moto_port=args.moto_port,
+            aws_endpoint=args.aws_endpoint,
+            visibility_timeout_seconds=args.visibility_timeout,
+            job_ttl_days=args.job_ttl_days,
+            retry_delay_seconds=args.retry_delay,
+            handler_log_level=args.log_level.upper(),
+            allowed_origins=origins,  # the results bucket's CORS rule too, as the stack's allowedOrigins
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     server = LocalServer(
         host=args.host,
         port=args.port,
@@ -420,6 +472,9 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         server.start()
+    except TimeoutError as exc:  # --aws-endpoint: nothing answers there
+        print(f"error: {exc} (start it with `backtest local-aws`)", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1

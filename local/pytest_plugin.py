@@ -87,12 +87,14 @@ def log_records() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 
 
 @pytest.fixture(scope="module")
-def local_server() -> Iterator[LocalServer]:
+def local_server(request: pytest.FixtureRequest) -> Iterator[LocalServer]:
     from local.http_server import LocalServer
     from local.stack import LocalStack
 
     # Failed deliveries come back after 1 s (AWS waits out the 30 min visibility timeout), so a job
-    # reaches the DLQ after its max receive count within seconds.
-    server_stack = LocalStack(server=True, retry_delay_seconds=1)
+    # reaches the DLQ after its max receive count within seconds. A module may set LOCAL_SERVER_ENV, the
+    # functions' settings it needs (e.g. a higher MAX_ACTIVE_JOBS for a load test).
+    env = dict(getattr(request.module, "LOCAL_SERVER_ENV", {}))
+    server_stack = LocalStack(server=True, retry_delay_seconds=1, env=env)
     with LocalServer(host="127.0.0.1", port=0, workers=2, stack=server_stack, log=lambda _: None) as server:
         yield server

@@ -9,6 +9,9 @@
     with LocalStack(server=True) as stack:            # moto server on 127.0.0.1: `backtest local`, e2e
         ...                                           # several threads share its state; presigned links work
 
+    with LocalStack(aws_endpoint="http://127.0.0.1:4566") as stack:   # moto in another process
+        ...                                           # (`backtest local-aws`): it outlives this one
+
 On start: the embedded AWS with fake credentials and region (`local/embedded_aws.py`), the resources of
 `topology` (`local/aws_resources.py`), each function's environment (`topology.function_environment`, as
 the CDK stack sets it, plus `LOCAL_RUNTIME_ENV`), then a warm container of each function
@@ -22,7 +25,9 @@ settings' defaults). The pieces, one job each:
 - the bucket's S3 event notifications (dataset uploads → validate_dataset): `poll_uploads` /
   `deliver_uploads` (`local/s3_events.py`);
 - job progress for the log and the demo: `listeners` (`local/job_events.py`);
-- fault injection: `inject_fault` (`local/faults.py`).
+- fault injection: `inject_fault` (`local/faults.py`);
+- DynamoDB TTL and S3 lifecycle, which moto does not apply: `expiry` (`local/expiry.py`; `backtest local`
+  runs it every minute, tests call `expiry.sweep()` with their own clock).
 """
 
 from __future__ import annotations
@@ -39,9 +44,16 @@ from backtest_service.routes import SUBMIT_BACKTEST, match_route
 from backtest_service.topology import FunctionSpec
 from local import faults
 from local.aws_resources import DEFAULT_PREFIX, ResourceNames
-from local.embedded_aws import DEFAULT_REGION, EmbeddedAws, EnvironmentPatch, forget_model_instances
+from local.embedded_aws import (
+    DEFAULT_REGION,
+    EmbeddedAws,
+    EnvironmentPatch,
+    forget_model_instances,
+    wait_for_endpoint,
+)
 from local.event_source import DEFAULT_RETRY_DELAY_SECONDS, Delivery, EventSourceMapping
 from local.events import DEFAULT_USER, ApiResponse, api_event, route_not_found
+from local.expiry import Expiry
 from local.job_events import JobListener, JobProgress
 from local.lambda_runtime import FUNCTIONS_DIR, FunctionPool, clear_service_caches, drop_unpublished_metrics
 from local.s3_events import BucketNotifications
@@ -81,8 +93,14 @@ class LocalStack:
         handler_log_level: str = "WARNING",
         emit_metrics: bool = False,
         listener: JobListener | None = None,
+        aws_endpoint: str | None = None,
+        job_ttl_days: int = topology.JOB_TTL_DAYS,
     ) -> None:
-        self.aws = EmbeddedAws(server=server, region=region, port=moto_port)
+        if not 1 <= job_ttl_days <= 3650:
+            raise ValueError("job_ttl_days must be 1 to 3650 (the functions' JOB_TTL_DAYS setting)")
+        self.aws = EmbeddedAws(server=server, region=region, port=moto_port, endpoint_url=aws_endpoint)
+        self.job_ttl_days = job_ttl_days
+        self.expiry = Expiry(region)
         self.region = region
         self.prefix = prefix
         self.retry_delay_seconds = retry_delay_seconds
@@ -128,7 +146,10 @@ class LocalStack:
         if self._started:
             return self
         try:
+            if self.aws.external is not None:
+                wait_for_endpoint(self.aws.external)
             self.aws.start(self._env)
+            self.expiry = Expiry(self.region, clock=self.expiry.clock)  # clients of this AWS, not a former one
             clear_service_caches()
             self._start_functions()
         except BaseException:
@@ -140,7 +161,9 @@ class LocalStack:
     def _start_functions(self) -> None:
         from local.aws_resources import create_resources
 
-        self._resources = create_resources(self.region, prefix=self.prefix, allowed_origins=self.allowed_origins)
+        self._resources = create_resources(
+            self.region, prefix=self.prefix, allowed_origins=self.allowed_origins, job_ttl_days=self.job_ttl_days
+        )
         environment: dict[str, str] = {}
         for spec in topology.FUNCTIONS:
             environment.update(self.function_environment(spec))
@@ -188,11 +211,12 @@ class LocalStack:
         local = dict(LOCAL_RUNTIME_ENV)
         if self.emit_metrics:
             local.pop("POWERTOOLS_METRICS_DISABLED")
-        return {
-            **topology.function_environment(spec, log_level=self.handler_log_level, **self.resources.resources()),
-            **local,
-            **self.extra_env,
-        }
+        environment = topology.function_environment(
+            spec, log_level=self.handler_log_level, **self.resources.resources()
+        )
+        if self.job_ttl_days != topology.JOB_TTL_DAYS and topology.Env.JOB_TTL_DAYS in environment:
+            environment[topology.Env.JOB_TTL_DAYS] = str(self.job_ttl_days)
+        return {**environment, **local, **self.extra_env}
 
     def stop(self) -> None:
         for pool in self._pools.values():

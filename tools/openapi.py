@@ -76,6 +76,7 @@ def render_document(functions_dir: Path = FUNCTIONS_DIR) -> str:
     _drop_unreferenced_schemas(document)
     _add_result_document(document)
     _add_security(document)
+    _no_content_on_204(document)
     _check_routes(document)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -116,6 +117,13 @@ def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
             pending.extend(refs(schemas[name]))
     for name in set(schemas) - used:
         del schemas[name]
+
+
+def _no_content_on_204(document: dict[str, Any]) -> None:
+    """A 204 has no body (powertools documents its `Response[None]` return as a JSON null)."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            operation.get("responses", {}).get("204", {}).pop("content", None)
 
 
 def _add_result_document(document: dict[str, Any]) -> None:

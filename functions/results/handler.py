@@ -1,7 +1,6 @@
 """A finished job's results for a chart and a table: GET .../executions/{id}/equity (downsampled curve) and
 GET .../executions/{id}/trades (a page of trades)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -27,7 +26,7 @@ app = create_resolver(topology.RESULTS)
         "keeps its first point and the minimum and maximum of equity and of drawdown, so peaks, troughs and "
         "the maximum drawdown of the range are exact; ask for a narrower range to see more detail."
     ),
-    responses=responses(200, "The curve", 401, 404, 409, 503),
+    responses=responses(200, "The curve", 401, 404, 409, 410, 503),
     tags=["results"],
 )
 @tracer.capture_method
@@ -36,17 +35,32 @@ def get_equity(
     points: Annotated[
         int, Query(ge=8, le=result_pages.MAX_POINTS, description="Most points to return.")
     ] = DEFAULT_POINTS,
-    start: Annotated[datetime | None, Query(description="First time to include (ISO-8601; UTC if naive).")] = None,
-    end: Annotated[datetime | None, Query(description="Last time to include (ISO-8601; UTC if naive).")] = None,
+    start: Annotated[
+        str | None,
+        Query(
+            pattern=result_pages.ISO_MOMENT,
+            description="First time to include: YYYY-MM-DD or an ISO-8601 date and time (UTC if no offset).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(pattern=result_pages.ISO_MOMENT, description="Last time to include, the same way (inclusive)."),
+    ] = None,
 ) -> EquityResponse:
     logger.append_keys(execution_id=execution_id)
-    return result_pages.equity(execution_id, owner=current_caller(app).owner, points=points, start=start, end=end)
+    return result_pages.equity(
+        execution_id,
+        owner=current_caller(app).owner,
+        points=points,
+        start=result_pages.moment(start, "start"),
+        end=result_pages.moment(end, "end"),
+    )
 
 
 @app.serve(
     routes.GET_TRADES,
     summary="The trades, a page at a time, in exit order",
-    responses=responses(200, "A page of trades and the next page's token", 400, 401, 404, 409, 503),
+    responses=responses(200, "A page of trades and the next page's token", 400, 401, 404, 409, 410, 503),
     tags=["results"],
 )
 @tracer.capture_method

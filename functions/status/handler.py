@@ -79,7 +79,7 @@ def cancel_execution(execution_id: str) -> JobStatus:
 @app.serve(
     routes.UPDATE_EXECUTION,
     summary="Rename a backtest or change its notes",
-    responses=responses(200, "The job after the change", 401, 404, 415, 503),
+    responses=responses(200, "The job after the change", 400, 401, 404, 415, 503),
     tags=["backtests"],
 )
 @tracer.capture_method

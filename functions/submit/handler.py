@@ -41,7 +41,7 @@ _FINISHED: dict[int | str, Any] = {
         "finished job (performance_metrics, trade_summary, market_data_stats) when it ends in time. Send an "
         "Idempotency-Key header to retry safely."
     ),
-    responses={**responses(202, "Queued", 400, 401, 409, 413, 415, 503), **_FINISHED},
+    responses={**responses(202, "Queued", 400, 401, 409, 413, 415, 429, 503), **_FINISHED},
     tags=["backtests"],
 )
 @tracer.capture_method

@@ -229,12 +229,14 @@ class Api(Construct):
 
     def _acknowledge_shared(self) -> None:
         rest = self.rest_api
-        acknowledge(
-            rest.deployment_stage,
-            "AwsSolutions-APIG3",
-            "No WAF web ACL: callers are authenticated and throttled per stage and per route; a web ACL "
-            "(about $6/month plus per-request fees) is the next step for a public launch (docs/DEPLOY.md).",
-        )
+        if not self._config.waf:
+            acknowledge(
+                rest.deployment_stage,
+                "AwsSolutions-APIG3",
+                "No WAF web ACL in this stage (context waf=false; prod has one by default): callers are "
+                "authenticated and throttled per stage and per route, and the web ACL costs about $9/month plus "
+                "per-request fees (docs/DEPLOY.md).",
+            )
         acknowledge(
             rest.node.find_child("CloudWatchRole"),
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

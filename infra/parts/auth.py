@@ -10,6 +10,15 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.nag import acknowledge
 
+MFA = {"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}
+# Cognito threat protection for the standard (username/password, SRP) sign-in: audit only logs risk,
+# enforced also blocks or challenges risky sign-ins and compromised credentials.
+THREAT_PROTECTION = {
+    "off": None,
+    "audit": cognito.StandardThreatProtectionMode.AUDIT_ONLY,
+    "enforced": cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+}
+
 
 class Auth(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
@@ -61,26 +70,32 @@ class Auth(Construct):
                 require_symbols=True,
                 temp_password_validity=Duration.days(3),
             ),
-            mfa=cognito.Mfa.OPTIONAL,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            mfa=MFA[config.mfa],
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False) if config.mfa != "off" else None,
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            feature_plan=cognito.FeaturePlan.ESSENTIALS,
+            # Threat protection (compromised credentials, adaptive authentication) needs the Plus plan.
+            feature_plan=cognito.FeaturePlan.ESSENTIALS
+            if config.threat_protection == "off"
+            else cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=THREAT_PROTECTION[config.threat_protection],
             deletion_protection=config.deletion_protection,
             removal_policy=config.removal_policy,
         )
-        acknowledge(
-            pool,
-            "AwsSolutions-COG2",
-            "MFA is offered (TOTP, optional) rather than required: users are invited by an admin, the data "
-            "is backtest results of their own strategies, and the documented scripted sign-in "
-            "(USER_PASSWORD_AUTH for curl) cannot answer an MFA challenge.",
-        )
-        acknowledge(
-            pool,
-            "AwsSolutions-COG8",
-            "The Essentials plan is enough for invite-only users of a backtesting tool; Plus (threat "
-            "protection) costs about 3x per monthly active user for data of low sensitivity.",
-        )
+        if config.mfa != "required":
+            acknowledge(
+                pool,
+                "AwsSolutions-COG2",
+                f"MFA is {config.mfa} (context mfa; `-c mfa=required` requires it): users are invited by an "
+                "admin, the data is backtest results of their own strategies, and the documented scripted "
+                "sign-in (USER_PASSWORD_AUTH for curl) then needs no MFA challenge answered.",
+            )
+        if config.threat_protection == "off":
+            acknowledge(
+                pool,
+                "AwsSolutions-COG8",
+                "The Essentials plan is enough for invite-only users of a backtesting tool; Plus (threat "
+                "protection: `-c threatProtection=audit|enforced`) costs about 3x per monthly active user.",
+            )
         # Hosted UI: https://<prefix>.auth.<region>.amazoncognito.com (the prefix must be unique per region).
         self.domain = pool.add_domain(
             "Domain",

@@ -33,6 +33,7 @@ from backtest_service.topology import (
     SUBMIT,
     SYMBOLS,
     VALIDATE_DATASET,
+    Env,
     FunctionSpec,
     function_environment,
 )
@@ -287,7 +288,11 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
             role=role,
-            environment=function_environment(spec, **self._resource_names, log_level=config.log_level),
+            environment={
+                **function_environment(spec, **self._resource_names, log_level=config.log_level),
+                # the stage's own fairness limit (function_environment gives topology's default)
+                **({Env.MAX_ACTIVE_JOBS: str(config.max_active_jobs)} if Env.MAX_ACTIVE_JOBS in spec.settings else {}),
+            },
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel(config.log_level),

@@ -5,17 +5,19 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from backtest_service.topology import METRICS_NAMESPACE, RUN_BACKTEST
+from backtest_service.topology import METRICS_NAMESPACE, RUN_BACKTEST, SERVICE_NAME
 from infra.config import StageConfig
 from infra.nag import acknowledge
 from infra.parts.api import Api
 from infra.parts.functions import Functions
 from infra.parts.queues import JobQueues
 
+THROTTLED_SUBMISSIONS_PER_5_MINUTES = 50
 FIVE_MINUTES = Duration.minutes(5)
 # A job older than this in the queue means the runner is not keeping up (or not running at all).
 BACKLOG_AGE_SECONDS = 3600
@@ -32,16 +34,24 @@ class Monitoring(Construct):
         api: Api,
         functions: Functions,
         queues: JobQueues,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "AlarmTopic", display_name=f"{config.resource_prefix} alarms", enforce_ssl=True)
-        acknowledge(
-            self.topic,
-            "AwsSolutions-SNS2",
-            "Alarm notifications carry alarm names and metric values only; CloudWatch cannot publish to a "
-            "topic encrypted with the AWS-managed aws/sns key, and a customer-managed key would cost $1 a "
-            "month to protect nothing sensitive. Publishing requires TLS (enforceSSL).",
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{config.resource_prefix} alarms",
+            enforce_ssl=True,
+            master_key=key,  # the customer-managed key with kms=true (its policy lets CloudWatch publish)
         )
+        if key is None:
+            acknowledge(
+                self.topic,
+                "AwsSolutions-SNS2",
+                "Alarm notifications carry alarm names and metric values only; CloudWatch cannot publish to "
+                "a topic encrypted with the AWS-managed aws/sns key, and the customer-managed key (`-c "
+                "kms=true`) costs $1 a month to protect nothing sensitive. Publishing requires TLS (enforceSSL).",
+            )
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         self.alarms: list[cloudwatch.Alarm] = []
@@ -108,6 +118,20 @@ class Monitoring(Construct):
             API_LATENCY_P95_MS,
             f"API p95 latency above {API_LATENCY_P95_MS} ms for 15 minutes.",
             periods=3,
+        )
+        alarm(
+            "CallersThrottled",
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="SubmissionsThrottled",
+                dimensions_map={"service": SERVICE_NAME},
+                period=FIVE_MINUTES,
+                statistic="Sum",
+            ),
+            THROTTLED_SUBMISSIONS_PER_5_MINUTES,
+            f"Over {THROTTLED_SUBMISSIONS_PER_5_MINUTES} submissions in 5 minutes were refused with 429 because "
+            "their caller had MAX_ACTIVE_JOBS jobs queued or running: a caller floods the service, or the limit "
+            "is too low for real use (the submit function's logs name the owner).",
         )
         for function in functions.all:
             alarm(

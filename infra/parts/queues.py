@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -16,12 +19,25 @@ class JobQueues(Construct):
     message to `dead_letter`, where it waits (14 days) until ops replay it (`backtest replay`). The
     DLQ has no RedriveAllowPolicy: see `topology.QueueSpec` for why."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
+        # SSE-SQS, or SSE-KMS with the stack's customer-managed key (context kms=true; data keys reused
+        # for an hour, so a busy queue makes few KMS calls).
+        encryption: dict[str, Any] = (
+            {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+            if key is None
+            else {
+                "encryption": sqs.QueueEncryption.KMS,
+                "encryption_master_key": key,
+                "data_key_reuse": Duration.hours(1),
+            }
+        )
         self.dead_letter = sqs.Queue(
             self,
             JOBS_QUEUE.dlq_logical_id,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            **encryption,
             enforce_ssl=True,
             retention_period=Duration.seconds(JOBS_QUEUE.dlq_retention_seconds),
             removal_policy=config.removal_policy,
@@ -35,7 +51,7 @@ class JobQueues(Construct):
         self.jobs = sqs.Queue(
             self,
             JOBS_QUEUE.logical_id,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            **encryption,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(JOBS_QUEUE.visibility_timeout_seconds),
             retention_period=Duration.seconds(JOBS_QUEUE.retention_seconds),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -32,8 +33,11 @@ def _attribute(name: str) -> dynamodb.Attribute:
 class Storage(Construct):
     """Where jobs and results live, built from topology's specs (the local stack builds the same)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey | None = None
+    ) -> None:
         super().__init__(scope, construct_id)
+        self._key = key
         self.jobs_table = self._table(JOBS_TABLE, config)
         self.idempotency_table = self._table(IDEMPOTENCY_TABLE, config)
         acknowledge(
@@ -93,16 +97,20 @@ class Storage(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=spec.point_in_time_recovery
             ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,  # the aws/dynamodb key (see TableSpec)
+            # The aws/dynamodb key (see TableSpec), or the stack's customer-managed key with kms=true.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED
+            if self._key is None
+            else dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self._key,
             deletion_protection=config.deletion_protection,
             removal_policy=config.removal_policy,
         )
-        if spec.gsi_name and spec.gsi_partition_key:
+        for index in spec.indexes:
             table.add_global_secondary_index(
-                index_name=spec.gsi_name,
-                partition_key=_attribute(spec.gsi_partition_key),
-                sort_key=_attribute(spec.gsi_sort_key) if spec.gsi_sort_key else None,
-                projection_type=dynamodb.ProjectionType(spec.gsi_projection),
+                index_name=index.name,
+                partition_key=_attribute(index.partition_key),
+                sort_key=_attribute(index.sort_key) if index.sort_key else None,
+                projection_type=dynamodb.ProjectionType(index.projection),
             )
         return table
 

@@ -26,11 +26,11 @@ def generate_signals(data, params):
     while True:
         pass
 """
-# Event style, about 2,000 loop steps a bar: a year of hourly BTCUSD bars (8,784) takes several seconds.
+# Event style, about 6,000 loop steps a bar: a year of hourly BTCUSD bars (8,784) takes several seconds.
 SLOW_EVENT = """\
 def on_bar(ctx, bar):
     total = 0
-    for i in range(2000):
+    for i in range(6000):
         total += i
     if total < 0:
         ctx.buy()

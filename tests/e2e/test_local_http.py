@@ -16,6 +16,9 @@ from backtest_service.result_store import artifact_keys
 from local.http_server import LocalServer
 from ops.replay import replay, target_from_local
 
+# Fifty concurrent submissions from one caller: above the default fairness limit, which has its own tests.
+LOCAL_SERVER_ENV = {"MAX_ACTIVE_JOBS": "100"}
+
 pytestmark = [
     pytest.mark.xdist_group("e2e"),
     pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),

@@ -149,34 +149,45 @@ CASES = [
     _invalid("slippage_of_200_percent", {"slippage": 2}, "slippage", "less than or equal to 0.1"),
     # ---- dates and the bar cap (cross-field: the message names the values) -------------------------
     _invalid(
-        "far_past", {"start_date": "1900-01-01"}, None, "available history 2018-01-01 .. 2025-12-31", "1900-01-01"
+        "far_past",
+        {"start_date": "1900-01-01"},
+        "start_date",
+        "available history 2018-01-01 .. 2025-12-31",
+        "1900-01-01",
     ),
-    _invalid("far_future", {"end_date": "2999-12-31"}, None, "available history", "2999-12-31"),
+    _invalid("far_future", {"end_date": "2999-12-31"}, "end_date", "available history", "2999-12-31"),
     _invalid(
         "year_one_to_9999",
         {"start_date": "0001-01-01", "end_date": "9999-12-31"},
-        None,
+        "start_date",
         "available history",
-        "0001-01-01 .. 9999-12-31",
+        "start_date 0001-01-01 is outside",
+    ),
+    _invalid(
+        "weekend_for_a_stock",
+        {"symbol": "MSFT", "start_date": "2024-03-02", "end_date": "2024-03-03"},
+        "start_date",
+        "has 0 bar(s)",
+        "weekdays",
     ),
     _invalid(
         "reversed_dates",
         {"start_date": "2024-03-01", "end_date": "2024-01-01"},
-        None,
+        "end_date",
         "end_date 2024-01-01 is before start_date 2024-03-01",
     ),
     _invalid(
         "minute_bars_of_crypto_over_8_years",
         {"symbol": "BTCUSD", "timeframe": "1m", "start_date": "2018-01-01", "end_date": "2025-12-31"},
-        None,
+        "end_date",
         "the limit is 2,000,000",
         "shorten the range or use a longer timeframe",
     ),
     _invalid(
         "minute_bars_of_crypto_over_4_years",
         {"symbol": "ETHUSD", "timeframe": "1m", "start_date": "2020-01-01", "end_date": "2023-12-31"},
-        None,
-        "is about 2,10",
+        "end_date",
+        "is 2,10",
         "the limit is 2,000,000",
     ),
     # ---- parameters of types the strategy cannot take --------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from botocore.exceptions import ClientError
 from backtest_service import runner
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, JobSummaryUpdate
-from backtest_service.result_store import ResultStore, artifact_keys, result_key
+from backtest_service.result_store import Artifact, ResultStore, artifact_key, artifact_keys, result_key
 from backtest_service.topology import JOBS_QUEUE, RESULTS_PREFIX
 from local.event_source import EventSourceMapping
 from local.events import sqs_record
@@ -335,6 +336,39 @@ def test_a_crash_after_the_result_write_reruns_into_the_same_object(
     assert scenario.deliver() == []
     assert fault.failures == 1
     scenario.assert_final("crash after the S3 write, before the status write", "SUCCEEDED", attempts=2)
+
+
+def test_a_crash_after_everything_was_stored_commits_that_result_without_running_again(
+    scenario: Scenario, deps: runner.RunnerDeps
+) -> None:
+    # Given the container dies right after the summary (the run's commit point) was written
+    fault = inject(deps.results, "put_summary", lambda: Crash("killed after the summary"), after=1)
+    runs = inject(deps.engine, "run", lambda: Crash("unused"))  # counts the engine's runs, never fails
+    scenario.submit()
+    assert len(scenario.deliver()) == 1 and scenario.job().status == "RUNNING"
+    # When the message comes back: the stored result is the job's, the strategy does not run again
+    assert scenario.deliver() == []
+    assert (fault.failures, runs.calls) == (1, 1)
+    job = scenario.assert_final("crash after the summary write, before the status write", "SUCCEEDED", attempts=2)
+    stored = json.loads(
+        scenario.stack.client("s3")
+        .get_object(
+            Bucket=scenario.stack.resources.results_bucket, Key=artifact_key(scenario.execution_id, Artifact.SUMMARY)
+        )["Body"]
+        .read()
+    )
+    assert job.timings == stored["timings"]  # the record says what the stored result says: one truth
+
+
+def test_a_second_run_never_replaces_the_committed_summary(scenario: Scenario, deps: runner.RunnerDeps) -> None:
+    # Given a summary already committed by an earlier run
+    scenario.submit()
+    assert scenario.deliver() == []
+    first = deps.results.get_summary(scenario.execution_id)
+    # When another run tries to commit its own
+    assert deps.results.put_summary(scenario.execution_id, {**(first or {}), "timings": {"total": -1}}) is False
+    # Then the first stays
+    assert deps.results.get_summary(scenario.execution_id) == first
 
 
 def test_crashes_after_the_result_write_on_every_receive_then_replay(

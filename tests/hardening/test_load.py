@@ -25,6 +25,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hardening-load")]
 
 SUBMISSIONS = 500
 CLIENTS = 16
+# The fairness limit above what one load client has in flight (the limit has its own tests; this one is about
+# losing and duplicating nothing).
+LOCAL_SERVER_ENV = {"MAX_ACTIVE_JOBS": str(SUBMISSIONS)}
 # Tiny backtests: daily bars over one month.
 CODE = """\
 import numpy as np

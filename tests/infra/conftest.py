@@ -23,3 +23,8 @@ def dev(synthesized: Synthesized) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def prod(synthesized: Synthesized) -> dict[str, Any]:
     return synthesized.json("Prod")
+
+
+@pytest.fixture(scope="session")
+def hardened(synthesized: Synthesized) -> dict[str, Any]:
+    return synthesized.json("Hardened")

@@ -1,4 +1,4 @@
-"""The infra tests' shared synthesis: four variants of the stack in one CDK app, built once.
+"""The infra tests' shared synthesis: five variants of the stack in one CDK app, built once.
 
 jsii starts a Node process and synthesis takes seconds, so every infra test shares this one cloud
 assembly. The app is built exactly as `infra/app.py` builds it (cdk.json's feature flags, cdk-nag's
@@ -58,6 +58,16 @@ VARIANTS: dict[str, dict[str, str]] = {
         "layerDir": "layers/engine",
         "datasetsLayerDir": "layers/datasets",
     },
+    # prod with every security option on: the customer-managed key, MFA required, threat protection enforced.
+    "Hardened": {
+        "stage": "prod",
+        "allowedOrigins": "https://app.example.com",
+        "kms": "true",
+        "mfa": "required",
+        "threatProtection": "enforced",
+        "layerDir": "layers/engine",
+        "datasetsLayerDir": "layers/datasets",
+    },
 }
 
 
@@ -67,6 +77,10 @@ class Synthesized:
     templates: dict[str, Template]
     assembly: cx_api.CloudAssembly
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def template_path(self, variant: str) -> Path:
+        """The variant's template file in the cloud assembly (what checkov reads)."""
+        return self.outdir / self.stacks[variant].template_file
 
     def json(self, variant: str) -> dict[str, Any]:
         """The template as plain JSON (read across jsii once per variant)."""

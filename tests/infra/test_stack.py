@@ -1,7 +1,8 @@
 """The CDK stack, asserted on its synthesized CloudFormation (one synthesis per session, conftest.py).
 
-Variants: Dev (defaults), Prod (stage=prod, two origins, alarm e-mail), Iam (authMode=iam) and
-ImportedPool (userPoolId of an existing pool).
+Variants: Dev (defaults), Prod (stage=prod, two origins, alarm e-mail), Hardened (prod with kms=true,
+mfa=required, threatProtection=enforced), Iam (authMode=iam) and ImportedPool (userPoolId of an existing
+pool).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cfnlint.api import ManualArgs, lint
 from backtest_service.routes import ROUTES
 from backtest_service.settings import Settings
 from backtest_service.topology import (
+    ACTIVE_BY_OWNER,
     API_PREFIX,
     DATASET_DATA_PREFIX,
     DATASET_TTL_DAYS,
@@ -34,6 +36,7 @@ from backtest_service.topology import (
     JOB_TTL_DAYS,
     JOBS_QUEUE,
     JOBS_TABLE,
+    MAX_ACTIVE_JOBS_PER_CALLER,
     METRICS_NAMESPACE,
     RESULTS,
     RESULTS_PREFIX,
@@ -258,6 +261,9 @@ def test_function_specific_settings_come_from_topology(dev: Template) -> None:
     assert runner_env[Env.JOB_TTL_DAYS] == str(JOB_TTL_DAYS)
     status_env = props(dev, function_id(dev, STATUS))["Environment"]["Variables"]
     assert status_env[Env.RESULTS_URL_TTL_SECONDS] == "900"
+    # The fairness limit: topology's default in dev, the stage's own in prod
+    submit_env = props(dev, function_id(dev, SUBMIT))["Environment"]["Variables"]
+    assert submit_env[Env.MAX_ACTIVE_JOBS] == str(MAX_ACTIVE_JOBS_PER_CALLER)
 
 
 def test_runner_is_big_enough_and_consumes_the_queue(dev: Template) -> None:
@@ -469,7 +475,12 @@ def test_jobs_table(synthesized: Synthesized) -> None:
                         {"AttributeName": JOBS_TABLE.gsi_sort_key, "KeyType": "RANGE"},
                     ],
                     "Projection": {"ProjectionType": "ALL"},
-                }
+                },
+                {  # the sparse index of active jobs (the fairness limit counts a caller's)
+                    "IndexName": ACTIVE_BY_OWNER.name,
+                    "KeySchema": [{"AttributeName": ACTIVE_BY_OWNER.partition_key, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                },
             ],
         },
     )
@@ -515,7 +526,7 @@ def test_results_bucket(dev: Template) -> None:
     rule, *dataset_rules = bucket["LifecycleConfiguration"]["Rules"]
     assert (rule["Prefix"], rule["ExpirationInDays"], rule["Status"]) == (
         RESULTS_PREFIX,
-        JOB_TTL_DAYS,
+        JOB_TTL_DAYS + 1,  # a day after the job records: a link the status gives out never points at nothing
         "Enabled",
     )
     assert [(r["Prefix"], r["ExpirationInDays"]) for r in dataset_rules] == [

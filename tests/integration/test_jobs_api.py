@@ -468,3 +468,56 @@ def test_the_stored_objects_are_gzip_and_npy(stack: LocalStack, api: Api, worker
     assert trades[:6] == b"\x93NUMPY"
     status = api.status(execution_id).body
     assert len(json.dumps(status)) < 8000  # a few KB whatever the job's size
+
+
+def test_an_expired_job_says_so_and_its_results_are_gone(
+    api: Api, stack: LocalStack, worker: EventSourceMapping
+) -> None:
+    execution_id = api.submit().body["execution_id"]
+    worker.poll()
+    assert api.status(execution_id).body["results_url"]
+    # When its expires_at has passed (DynamoDB's TTL deletes the record up to days later)
+    stack.client("dynamodb").update_item(
+        TableName=stack.resources.jobs_table,
+        Key={"execution_id": {"S": execution_id}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 60)}},
+    )
+    # Then the status says expired and hands out no dead link; the result endpoints answer 410
+    body = api.status(execution_id).body
+    assert body["status"] == "SUCCEEDED" and body["expired"] is True
+    assert (body["results_url"], body["report_url"], body["equity_url"], body["trades_url"]) == (None,) * 4
+    assert api.equity(execution_id).status == 410
+    assert api.trades(execution_id).error["type"] == "Gone"
+
+
+def test_stored_results_outlive_the_job_record() -> None:
+    from backtest_service.topology import JOB_TTL_DAYS, RESULTS_BUCKET, RESULTS_PREFIX
+
+    (rule,) = (rule for rule in RESULTS_BUCKET.lifecycle if rule.prefix == RESULTS_PREFIX)  # datasets have theirs
+    assert rule.expiration_days > JOB_TTL_DAYS
+
+
+# ---- fair capacity ---------------------------------------------------------------------------------------
+
+
+def test_a_caller_at_its_limit_gets_429_and_its_next_job_goes_through_once_one_ends(
+    api: Api, stack: LocalStack, worker: EventSourceMapping, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backtest_service import settings, submission
+
+    monkeypatch.setenv("MAX_ACTIVE_JOBS", "2")
+    settings.get_settings.cache_clear()
+    submission.default_deps.cache_clear()
+    first, second = (api.submit().body["execution_id"] for _ in range(2))
+    refused = api.submit()
+    assert refused.status == 429, refused.body
+    assert refused.error["type"] == "TooManyRequests" and "2 backtests queued or running" in refused.error["message"]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert api.submit(user="bob").status == 202  # another caller is not held back
+    # When one of alice's jobs ends (cancelled here; a finished run frees its slot the same way)
+    assert api.cancel(first).body["status"] == "CANCELLED"
+    # Then her next job gets through, and she is at her limit again
+    assert api.submit().status == 202
+    assert api.submit().status == 429
+    assert api.status(second).body["status"] == "QUEUED"

@@ -71,13 +71,14 @@ class BacktestRequest(BaseModel):
     end_date: Annotated[date, Field(description="Last day of the backtest (inclusive), YYYY-MM-DD.")] = date(
         2024, 12, 31
     )
-    initial_capital: Annotated[float, Field(gt=0, le=1e12, description="Starting cash.")] = 10_000.0
+    # strict: a number, never a bool or a numeric string (true would otherwise read as 1.0)
+    initial_capital: Annotated[float, Field(strict=True, gt=0, le=1e12, description="Starting cash.")] = 10_000.0
     commission: Annotated[
-        float, Field(ge=0, le=0.1, description="Fraction of each fill's notional, e.g. 0.001 = 0.1%.")
+        float, Field(strict=True, ge=0, le=0.1, description="Fraction of each fill's notional, e.g. 0.001 = 0.1%.")
     ] = 0.001
-    slippage: Annotated[float, Field(ge=0, le=0.1, description="Fraction the fill price moves against the trader.")] = (
-        0.0005
-    )
+    slippage: Annotated[
+        float, Field(strict=True, ge=0, le=0.1, description="Fraction the fill price moves against the trader.")
+    ] = 0.0005
     parameters: Annotated[
         dict[str, ParamValue],
         Field(

@@ -168,6 +168,11 @@ class JobStatus(BaseModel):
     cancel_requested: Annotated[
         bool, Field(description="The owner asked to cancel; the runner stops it within about a second.")
     ] = False
+    expired: Annotated[
+        bool,
+        Field(description="Past expires_at: the stored results are gone or about to be (no result links; 410)."),
+    ] = False
+    expires_at: Annotated[int | None, Field(description="Epoch seconds when the job and its results expire.")] = None
     error: JobError | None = None
     status_url: Annotated[str | None, Field(description="This answer's own absolute URL.")] = None
     equity_url: Annotated[

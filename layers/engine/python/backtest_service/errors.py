@@ -46,6 +46,13 @@ class JobNotReady(ServiceError):
     status = 409
 
 
+class JobExpired(ServiceError):
+    """The job's results are past their expiry (the record lingers until DynamoDB's TTL deletes it)."""
+
+    code = "Gone"
+    status = 410
+
+
 class InvalidNextToken(ServiceError):
     code = "InvalidNextToken"
     status = 400
@@ -73,6 +80,17 @@ class UnsupportedContentType(ServiceError):
 class CodeTooLarge(ServiceError):
     code = "PayloadTooLarge"
     status = 413
+
+
+class TooManyJobs(ServiceError):
+    """The caller already has as many jobs QUEUED or RUNNING as the stage allows (fairness)."""
+
+    code = "TooManyRequests"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class QueueUnavailable(ServiceError):

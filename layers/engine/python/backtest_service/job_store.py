@@ -55,7 +55,7 @@ from backtest_service.jobs import (
     utc_now,
 )
 from backtest_service.settings import get_settings
-from backtest_service.topology import JOBS_TABLE
+from backtest_service.topology import ACTIVE_BY_OWNER, JOBS_TABLE
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -133,7 +133,7 @@ class JobStore:
             raise ValueError(f"a new job must be QUEUED, not {record.status}")
         self.client.put_item(
             TableName=self.table_name,
-            Item=serialize_item(record.model_dump(mode="json")),
+            Item=serialize_item({**record.model_dump(mode="json"), "active_owner": record.owner}),
             ConditionExpression="attribute_not_exists(execution_id)",
         )
 
@@ -244,6 +244,20 @@ class JobStore:
             raise
         return True
 
+    def count_active(self, owner: str, *, at_most: int) -> int:
+        """How many of `owner`'s jobs are QUEUED or RUNNING, counting no further than `at_most` (one query of
+        the sparse index: it holds active jobs only; eventually consistent, so a limit on it is soft by the
+        second or so the index lags)."""
+        out = self.client.query(
+            TableName=self.table_name,
+            IndexName=ACTIVE_BY_OWNER.name,
+            KeyConditionExpression="active_owner = :owner",
+            ExpressionAttributeValues={":owner": {"S": owner}},
+            Select="COUNT",
+            Limit=at_most,
+        )
+        return int(out.get("Count", 0))
+
     def cancel_requested(self, execution_id: str) -> bool:
         """Whether the caller asked to stop this job, or it is gone (one small eventually consistent read:
         the runner asks twice a second while the strategy runs)."""
@@ -265,7 +279,8 @@ class JobStore:
         return self._finish(
             execution_id,
             Status.SUCCEEDED,
-            f"SET #s = :new, finished_at = :now, updated_at = :now, {sets} REMOVE #e, dead_lettered, progress",
+            f"SET #s = :new, finished_at = :now, updated_at = :now, {sets} "
+            "REMOVE #e, dead_lettered, progress, active_owner",
             values,
             names,
         )
@@ -275,7 +290,8 @@ class JobStore:
         return self._finish(
             execution_id,
             Status.FAILED,
-            "SET #s = :new, finished_at = :now, updated_at = :now, #e = :error, dead_lettered = :dl REMOVE progress",
+            "SET #s = :new, finished_at = :now, updated_at = :now, #e = :error, dead_lettered = :dl "
+            "REMOVE progress, active_owner",
             {":error": serialize(error), ":dl": {"BOOL": dead_lettered}},
         )
 
@@ -285,7 +301,7 @@ class JobStore:
             execution_id,
             Status.CANCELLED,
             "SET #s = :new, finished_at = :now, updated_at = :now, #e = :error, "
-            "cancel_requested_at = if_not_exists(cancel_requested_at, :now) REMOVE progress",
+            "cancel_requested_at = if_not_exists(cancel_requested_at, :now) REMOVE progress, active_owner",
             {":error": serialize(_cancelled_error())},
         )
 
@@ -333,11 +349,11 @@ class JobStore:
                 TableName=self.table_name,
                 Key=self._key(execution_id),
                 UpdateExpression=(
-                    "SET #s = :queued, updated_at = :now "
+                    "SET #s = :queued, updated_at = :now, active_owner = #o "
                     "REMOVE #e, finished_at, started_at, dead_lettered, retry_attempt, heartbeat_at, progress"
                 ),
                 ConditionExpression=f"attribute_exists(execution_id) AND ({condition})",
-                ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                ExpressionAttributeNames={"#s": "status", "#e": "error", "#o": "owner"},
                 ExpressionAttributeValues={
                     ":queued": {"S": Status.QUEUED},
                     ":failed": {"S": Status.FAILED},
@@ -374,13 +390,15 @@ class JobStore:
         stale = iso(self._clock() - timedelta(seconds=STALE_AFTER_SECONDS))
         steps: list[tuple[str, str, dict[str, Any]]] = [
             (
-                "SET #s = :cancelled, finished_at = :now, updated_at = :now, cancel_requested_at = :now, #e = :error",
+                "SET #s = :cancelled, finished_at = :now, updated_at = :now, cancel_requested_at = :now, #e = :error "
+                "REMOVE active_owner",
                 "#s = :queued",
                 {":cancelled": {"S": Status.CANCELLED}, ":queued": {"S": Status.QUEUED}},
             ),
             (
                 "SET #s = :cancelled, finished_at = :now, updated_at = :now, "
-                "cancel_requested_at = if_not_exists(cancel_requested_at, :now), #e = :error REMOVE progress",
+                "cancel_requested_at = if_not_exists(cancel_requested_at, :now), #e = :error "
+                "REMOVE progress, active_owner",
                 "#s = :running AND heartbeat_at < :stale",
                 {":cancelled": {"S": Status.CANCELLED}, ":running": {"S": Status.RUNNING}, ":stale": {"S": stale}},
             ),

@@ -138,6 +138,8 @@ class JobRecord(BaseModel):
     # delivery finding the job RUNNING with retry_attempt != attempts knows the previous runner was killed.
     retry_attempt: int | None = None
     cancel_requested_at: str | None = None
+    # = owner while QUEUED or RUNNING, absent once terminal: the sparse index topology.ACTIVE_BY_OWNER.
+    active_owner: str | None = None
     # Set when FAILED (or CANCELLED: type Cancelled).
     error: dict[str, Any] | None = None
     dead_lettered: bool = False

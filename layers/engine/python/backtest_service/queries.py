@@ -10,7 +10,7 @@ from typing import Any
 from backtest_service import routes
 from backtest_service.api_models import JobError, JobList, JobStatus, JobSummary, Progress
 from backtest_service.job_store import HEADLINE_METRICS, JobStore, ListFilters, default_job_store
-from backtest_service.jobs import JobRecord, Stage, Status
+from backtest_service.jobs import JobRecord, Stage, Status, utc_now
 from backtest_service.observability import MetricUnit, logger, metrics
 from backtest_service.result_store import ResultStore, default_result_store
 
@@ -40,11 +40,18 @@ def _progress(record: JobRecord) -> Progress | None:
     return None
 
 
+def is_expired(record: JobRecord) -> bool:
+    """Past the record's expires_at (DynamoDB's TTL deletes it up to a couple of days later)."""
+    return record.expires_at is not None and utc_now().timestamp() >= record.expires_at
+
+
 def job_status(record: JobRecord, *, base_url: str, deps: QueryDeps) -> JobStatus:
-    """The caller's view of `record`: links to follow it and, once SUCCEEDED, to its results."""
+    """The caller's view of `record`: links to follow it and, once SUCCEEDED, to its results (none once
+    expired: the answer says `expired` instead of handing out a dead link)."""
     execution_id = record.execution_id
+    expired = is_expired(record)
     links: dict[str, Any] = {"status_url": routes.GET_STATUS.url(base_url, execution_id=execution_id)}
-    if record.status is Status.SUCCEEDED and record.result_key:
+    if record.status is Status.SUCCEEDED and record.result_key and not expired:
         links.update(
             equity_url=routes.GET_EQUITY.url(base_url, execution_id=execution_id),
             trades_url=routes.GET_TRADES.url(base_url, execution_id=execution_id),
@@ -60,6 +67,7 @@ def job_status(record: JobRecord, *, base_url: str, deps: QueryDeps) -> JobStatu
             "parameters": record.request.get("parameters") or {},
             "progress": _progress(record),
             "cancel_requested": record.cancel_requested_at is not None and not record.status.terminal,
+            "expired": expired,
             "error": _error(record),
         }
     )

@@ -51,8 +51,10 @@ _ERROR_DESCRIPTIONS = {
     401: "No authenticated caller",
     404: "Unknown execution id or dataset id (or one owned by another caller)",
     409: "Conflict: the job has no results yet (not SUCCEEDED), or the same Idempotency-Key is still being processed",
+    410: "The job's results have expired",
     413: "strategy_code is larger than 64 KiB",
     415: "Content-Type is not application/json",
+    429: "Too many of the caller's jobs are queued or running: retry after Retry-After seconds",
     422: "A field is invalid (names the field)",
     503: "A dependency (queue, table) is unavailable: retry",
 }

@@ -23,12 +23,16 @@ import numpy as np
 from backtest_engine.downsample import DEFAULT_POINTS, extremes, window
 from backtest_engine.result import EQUITY_DTYPE, TRADE_DTYPE, curve_points, npy_layout, records_from, trade_rows
 from backtest_service.api_models import EquityResponse, Trade, TradesResponse
-from backtest_service.errors import InvalidNextToken, JobNotReady
+from backtest_service.errors import InvalidNextToken, JobExpired, JobNotReady, RequestInvalid
 from backtest_service.job_store import JobStore, default_job_store
 from backtest_service.jobs import JobRecord, Status
+from backtest_service.queries import is_expired
 from backtest_service.result_store import Artifact, ResultStore, artifact_key, default_result_store
 
 MAX_POINTS = 10_000
+# A date, or a date and time with an optional fraction and offset (what `datetime.fromisoformat` reads);
+# a number is not a time here (pydantic would read 0.5 as a Unix timestamp).
+ISO_MOMENT = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 DEFAULT_TRADES_PAGE = 100
 MAX_TRADES_PAGE = 1000
 _HEADER_BYTES = 4096  # an .npy header of these records is a few hundred bytes
@@ -47,12 +51,26 @@ def default_deps() -> PageDeps:
 
 def _succeeded(execution_id: str, owner: str, deps: PageDeps) -> JobRecord:
     job = deps.jobs.get_for_owner(execution_id, owner)
+    if is_expired(job):
+        raise JobExpired(f"the results of backtest {execution_id} have expired; run it again", field="execution_id")
     if job.status is not Status.SUCCEEDED:
         raise JobNotReady(
             f"backtest {execution_id} is {job.status}; its curve and trades exist once it is SUCCEEDED",
             field="execution_id",
         )
     return job
+
+
+def moment(text: str | None, field: str) -> datetime | None:
+    """An ISO-8601 date or time of a query parameter (422 naming `field` when it is not a real one)."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestInvalid(
+            f"{field} {text!r} is not a date or time (YYYY-MM-DD[THH:MM[:SS]][Z])", field=field
+        ) from None
 
 
 def _utc(moment: datetime | None) -> np.datetime64 | None:

@@ -20,6 +20,8 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from backtest_service import clients
 from backtest_service.settings import get_settings
 from backtest_service.topology import RESULTS_PREFIX, RESULTS_URL_TTL_SECONDS
@@ -169,17 +171,24 @@ class ResultStore:
             Delete={"Objects": [{"Key": key} for key in artifact_keys(execution_id)], "Quiet": True},
         )
 
-    def put_summary(self, execution_id: str, summary: dict[str, Any]) -> str:
-        """The job's summary, the last object a run writes: its presence says the run stored everything."""
-        key = artifact_key(execution_id, Artifact.SUMMARY)
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=json.dumps(summary, separators=(",", ":")).encode(),
-            ContentType="application/json",
-            Metadata={"execution-id": execution_id},
-        )
-        return key
+    def put_summary(self, execution_id: str, summary: dict[str, Any]) -> bool:
+        """The job's summary, the last object a run writes and its commit point: written once per execution
+        (`If-None-Match: *`), so its presence says one run stored everything. False when a run already had."""
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=artifact_key(execution_id, Artifact.SUMMARY),
+                Body=json.dumps(summary, separators=(",", ":")).encode(),
+                ContentType="application/json",
+                Metadata={"execution-id": execution_id},
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            # 412: the object exists; 409: a concurrent conditional write of the same key is in flight
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
 
     def get_summary(self, execution_id: str) -> dict[str, Any] | None:
         """The stored summary of a run that stored everything, or None when there is none."""

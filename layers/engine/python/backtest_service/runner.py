@@ -202,6 +202,10 @@ def run_job(execution_id: str, deps: RunnerDeps) -> Outcome:
 
 def _run(job: JobRecord, monitor: JobMonitor, deps: RunnerDeps) -> Outcome:
     execution_id = job.execution_id
+    if (stored := deps.results.get_summary(execution_id)) is not None:
+        # An earlier attempt stored everything and died before its status write: its result is the job's.
+        logger.info("an earlier attempt stored the result; the job succeeds from it without running again")
+        return _succeed_from_stored(execution_id, stored, deps)
     started = time.perf_counter()
     hooks = RunHooks(on_stage=monitor.stage, progress=monitor.bars, should_stop=monitor.should_stop)
     try:
@@ -242,7 +246,10 @@ def _run(job: JobRecord, monitor: JobMonitor, deps: RunnerDeps) -> Outcome:
         engine_version=result.engine_version,
         data_fingerprint=result.data_fingerprint,
     )
-    deps.results.put_summary(execution_id, summary.model_dump(mode="json"))
+    if not deps.results.put_summary(execution_id, summary.model_dump(mode="json")):
+        stored = deps.results.get_summary(execution_id)  # another attempt committed first: its result wins
+        if stored is not None:
+            return _succeed_from_stored(execution_id, stored, deps)
     if not deps.jobs.mark_succeeded(execution_id, summary):
         current = deps.jobs.get(execution_id)
         if current is None or current.status.value == "CANCELLED":
@@ -281,6 +288,14 @@ def _store_report(execution_id: str, run: EngineRun, results: ResultStore) -> st
         metrics.add_metric(name="ReportsFailed", unit=MetricUnit.Count, value=1)
         return None
     return results.put_report(execution_id, html)
+
+
+def _succeed_from_stored(execution_id: str, stored: dict[str, Any], deps: RunnerDeps) -> Outcome:
+    if deps.jobs.mark_succeeded(execution_id, JobSummaryUpdate.model_validate(stored)):
+        metrics.add_metric(name="JobsSucceeded", unit=MetricUnit.Count, value=1)
+        return Outcome.SUCCEEDED
+    logger.info("job was finished by another delivery; keeping that outcome")
+    return Outcome.SKIPPED
 
 
 def _finish_cancelled(execution_id: str, deps: RunnerDeps) -> Outcome:

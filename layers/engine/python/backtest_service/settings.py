@@ -50,6 +50,9 @@ class Settings(BaseModel):
         int, Field(validation_alias=Env.RESULTS_URL_TTL_SECONDS, ge=1, le=7 * 24 * 3600)
     ] = topology.RESULTS_URL_TTL_SECONDS
     max_bars: Annotated[int, Field(validation_alias=Env.MAX_BARS, ge=2)] = MAX_BARS
+    max_active_jobs: Annotated[int, Field(validation_alias=Env.MAX_ACTIVE_JOBS, ge=1, le=100_000)] = (
+        topology.MAX_ACTIVE_JOBS_PER_CALLER
+    )
     # The strategy's CPU budget; its wall-clock budget is twice that, and both must end well inside
     # the runner's Lambda timeout, or a slow strategy would look like an infrastructure fault.
     strategy_cpu_seconds: Annotated[

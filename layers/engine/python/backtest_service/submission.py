@@ -6,8 +6,9 @@ Order and failure semantics:
    outside the history, more bars than `MAX_BARS` → 422 naming the field.
 2. The strategy is compiled under the sandbox policy (no run): a syntax or policy error → 400 with
    its line. Nothing is stored for a request that fails here.
-3. The job is written QUEUED with a conditional put (a fresh uuid4 never collides; the condition
-   makes that a guarantee).
+3. Fairness: a caller with `MAX_ACTIVE_JOBS` jobs QUEUED or RUNNING gets 429 with Retry-After (counted on
+   the sparse index of active jobs). Then the job is written QUEUED with a conditional put (a fresh uuid4
+   never collides; the condition makes that a guarantee).
 4. Its id is sent to the jobs queue. If SQS refuses, the job is marked FAILED (`QueueUnavailable`)
    so no QUEUED job is left without a message, and the caller gets 503 with a retry message. (If
    that write fails as well, the job stays QUEUED until its TTL; the error is logged.)
@@ -42,13 +43,14 @@ from backtest_engine.parameters import Declared, declared_parameters, effective_
 from backtest_engine.sandbox import compile_strategy
 from backtest_service import clients, datasets
 from backtest_service.api_models import SubmitResponse, ValidateResponse
-from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, invalid_from_errors
+from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, TooManyJobs, invalid_from_errors
 from backtest_service.job_queue import JobQueue, default_job_queue
 from backtest_service.job_store import JobStore, default_job_store
 from backtest_service.jobs import QUEUE_UNAVAILABLE, JobRecord, Status, iso, utc_now
 from backtest_service.observability import MetricUnit, count_failure, logger, metrics
 from backtest_service.routes import GET_STATUS
 from backtest_service.settings import Settings, get_settings
+from backtest_service.topology import THROTTLED_RETRY_AFTER_SECONDS
 
 # `?wait=`: how often the job is read while waiting for it (after a quicker start).
 WAIT_POLL_SECONDS = 0.5
@@ -245,8 +247,23 @@ def _idempotent_create(deps: SubmitDeps) -> Callable[..., Any]:
     return deps._idempotent["create"]
 
 
+def check_capacity(owner: str, deps: SubmitDeps) -> None:
+    """Fairness: `TooManyJobs` (429, Retry-After) when `owner` already has `max_active_jobs` jobs QUEUED or
+    RUNNING; the caller's next job gets through as soon as one of them ends."""
+    limit = deps.settings.max_active_jobs
+    if deps.jobs.count_active(owner, at_most=limit) >= limit:
+        metrics.add_metric(name="SubmissionsThrottled", unit=MetricUnit.Count, value=1)
+        logger.info("caller at its limit of active jobs", extra={"limit": limit, "owner": owner})
+        raise TooManyJobs(
+            f"you already have {limit} backtests queued or running, the most this service runs at once for one "
+            f"caller; submit again when one has finished (or cancel one)",
+            retry_after=THROTTLED_RETRY_AFTER_SECONDS,
+        )
+
+
 def create_job(request: BacktestRequest, owner: str, deps: SubmitDeps) -> SubmitResponse:
-    """Store the QUEUED job and queue it (steps 3–4 above)."""
+    """Store the QUEUED job and queue it (steps 3–4 above), if the caller is within its limit."""
+    check_capacity(owner, deps)
     now = deps.clock()
     execution_id = deps.new_id()
     logger.append_keys(execution_id=execution_id)

@@ -31,10 +31,21 @@ class Env:
     STRATEGY_CPU_SECONDS = "STRATEGY_CPU_SECONDS"
     STRATEGY_MEMORY_MB = "STRATEGY_MEMORY_MB"
     PUBLIC_BASE_URL = "PUBLIC_BASE_URL"
+    MAX_ACTIVE_JOBS = "MAX_ACTIVE_JOBS"
     SERVICE_VERSION = "SERVICE_VERSION"
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
     POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A further global secondary index of a table (string keys, like every key of the service)."""
+
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    projection: str = "KEYS_ONLY"
 
 
 @dataclass(frozen=True)
@@ -55,14 +66,30 @@ class TableSpec:
     gsi_projection: str = "ALL"
     point_in_time_recovery: bool = False
     billing_mode: str = "PAY_PER_REQUEST"
+    more_indexes: tuple[IndexSpec, ...] = ()
+
+    @property
+    def indexes(self) -> tuple[IndexSpec, ...]:
+        """Every global secondary index: the main one (gsi_*) and `more_indexes`."""
+        main = (
+            (IndexSpec(self.gsi_name, self.gsi_partition_key, self.gsi_sort_key, self.gsi_projection),)
+            if self.gsi_name and self.gsi_partition_key
+            else ()
+        )
+        return (*main, *self.more_indexes)
 
     @property
     def key_attributes(self) -> tuple[str, ...]:
         """Every attribute a key schema names (table and index), each once."""
-        keys = (self.partition_key, self.sort_key, self.gsi_partition_key, self.gsi_sort_key)
+        keys = [self.partition_key, self.sort_key]
+        for index in self.indexes:
+            keys += [index.partition_key, index.sort_key]
         return tuple(dict.fromkeys(k for k in keys if k))
 
 
+# A job carries `active_owner` (= its owner) while QUEUED or RUNNING and loses it when it ends: the sparse index
+# `active_by_owner` holds exactly the active jobs, so counting a caller's is one small query (the fairness limit).
+ACTIVE_BY_OWNER = IndexSpec(name="active_by_owner", partition_key="active_owner")
 JOBS_TABLE = TableSpec(
     logical_id="JobsTable",
     name="jobs",
@@ -72,6 +99,7 @@ JOBS_TABLE = TableSpec(
     gsi_partition_key="owner",
     gsi_sort_key="created_at",
     point_in_time_recovery=True,
+    more_indexes=(ACTIVE_BY_OWNER,),
 )
 # Powertools idempotency's default layout: partition key "id", TTL "expiration". No point-in-time
 # recovery: the records live an hour and only deduplicate retried submits, nothing to restore.
@@ -186,7 +214,7 @@ SUBMIT = FunctionSpec(
     512,
     API_GATEWAY_TIMEOUT_SECONDS + 1,
     "Validates and compile-checks a strategy, stores the job, queues it (and waits for it, with ?wait=)",
-    settings=(Env.JOB_TTL_DAYS, Env.RESULTS_URL_TTL_SECONDS),
+    settings=(Env.JOB_TTL_DAYS, Env.RESULTS_URL_TTL_SECONDS, Env.MAX_ACTIVE_JOBS),
 )
 STATUS = FunctionSpec(
     "status",
@@ -250,6 +278,11 @@ JOBS_QUEUE = QueueSpec(
     max_concurrency=10,
 )
 
+# Fairness: at most this many of one caller's jobs QUEUED or RUNNING at once (the stage's config may raise it);
+# one more is a 429 with Retry-After, so one caller cannot fill the runner's slots for everyone.
+MAX_ACTIVE_JOBS_PER_CALLER = 10
+THROTTLED_RETRY_AFTER_SECONDS = 10
+
 # Job records expire (DynamoDB TTL) this long after they were created; results in S3 likewise.
 JOB_TTL_DAYS = 30
 RESULTS_PREFIX = "results/"
@@ -275,7 +308,10 @@ RESULTS_BUCKET = BucketSpec(
         LifecycleRule(
             id="expire-results",
             prefix=RESULTS_PREFIX,
-            expiration_days=JOB_TTL_DAYS,
+            # A day after the job record's TTL: written after the record, and S3 expires at the next midnight UTC,
+            # so a link the status answer still gives out never points at a deleted object (the status answer
+            # itself says `expired` once the record's expires_at has passed, while DynamoDB's TTL deletion lags).
+            expiration_days=JOB_TTL_DAYS + 1,
             abort_incomplete_upload_days=1,
         ),
         LifecycleRule(
@@ -303,6 +339,7 @@ SETTING_VALUES = {
     Env.JOB_TTL_DAYS: str(JOB_TTL_DAYS),
     Env.MAX_RECEIVE_COUNT: str(JOBS_QUEUE.max_receive_count),
     Env.RESULTS_URL_TTL_SECONDS: str(RESULTS_URL_TTL_SECONDS),
+    Env.MAX_ACTIVE_JOBS: str(MAX_ACTIVE_JOBS_PER_CALLER),
 }
 
 

@@ -108,6 +108,8 @@ def confine(*, cpu_seconds: float, memory_bytes: int, use_seccomp: bool, recursi
     False so the caller refuses to run the strategy.
     """
     layers = Layers()
+    # The zygote, while this child still dies with it (armed at fork; dropping root below disarms it).
+    parent = os.getppid()
     status = _status_fields()
     libc = _libc()
     try:
@@ -147,12 +149,11 @@ def confine(*, cpu_seconds: float, memory_bytes: int, use_seccomp: bool, recursi
             layers.notes.append(f"could not drop root: {exc}")
     layers.uid = os.getuid()
 
-    # Dies with its parent (set after the identity change, which clears it). Reported, not required.
-    parent = os.getppid()
+    # Dies with its parent (armed again after the identity change, which clears it). Reported, not required.
     layers.parent_death_signal = set_parent_death_signal(libc)
     if not layers.parent_death_signal:
         layers.notes.append(f"prctl(PR_SET_PDEATHSIG) refused (errno {ctypes.get_errno()})")
-    if os.getppid() != parent:  # the parent died before the signal was armed
+    if os.getppid() != parent:  # the parent died while the signal was not armed
         os._exit(1)
     layers.non_dumpable = libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 or layers.dropped_root
 

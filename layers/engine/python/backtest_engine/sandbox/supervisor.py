@@ -96,6 +96,9 @@ class Supervisor:
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[int]] = {}
         self._detached: set[int] = set()
+        self._owners: dict[int, socket.socket] = {}  # each running child's zygote (its control channel)
+        # Children of a zygote that ended: it killed them (or they died with it), no exit will be reported.
+        self._orphaned: set[int] = set()
         self._layers: dict[str, Any] | None = None
         self.runner_non_dumpable = False
         atexit.register(self.close)
@@ -124,6 +127,10 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 cwd="/",
                 close_fds=True,
+                # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) must reach the
+                # runner, which lets running jobs finish, and not the zygote, which would kill them. The
+                # zygote still ends with the runner: parent-death signal, and its channel closing.
+                process_group=0,
             )
         except OSError as exc:
             ours.close()
@@ -167,10 +174,12 @@ class Supervisor:
             with self._lock:
                 if op == OP_SPAWNED:
                     self._exits.setdefault(pid, Future())
+                    self._owners[pid] = control
                     spawned = self._spawns.pop(request, None)
                     if spawned is not None:
                         spawned.set_result(pid)
                 elif op == OP_EXITED:
+                    self._owners.pop(pid, None)
                     if pid in self._detached:
                         self._detached.discard(pid)
                         self._exits.pop(pid, None)
@@ -180,10 +189,21 @@ class Supervisor:
             if self._control is control:
                 self._control = None
             failure = SandboxUnavailable("the sandbox zygote ended unexpectedly")
-            for future in [*self._spawns.values(), *self._exits.values()]:
+            for future in self._spawns.values():
                 if not future.done():
                     future.set_exception(failure)
             self._spawns.clear()
+            # Its children died with it (or it killed them): their exits will never be reported.
+            for pid in [pid for pid, owner in self._owners.items() if owner is control]:
+                del self._owners[pid]
+                if pid in self._detached:  # nobody waits for it
+                    self._detached.discard(pid)
+                    self._exits.pop(pid, None)
+                    continue
+                waiting = self._exits.get(pid)
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(failure)
+                    self._orphaned.add(pid)
         with contextlib.suppress(OSError):
             control.close()
         if self._process is not None:
@@ -256,12 +276,17 @@ class Supervisor:
             future = self._exits.get(pid)
             if future is not None and future.done():
                 del self._exits[pid]
+            elif pid in self._orphaned:
+                self._orphaned.discard(pid)
             else:
                 self._detached.add(pid)
 
     def _wait_exit(self, pid: int, timeout: float) -> int | None:
-        """The child's wait status once the zygote reaped it, or None if it did not end in time."""
+        """The child's wait status once the zygote reaped it, or None if it did not end in time; raises
+        `SandboxUnavailable` at once when its zygote ended (nobody will ever report its exit)."""
         with self._lock:
+            if pid in self._orphaned:
+                raise SandboxUnavailable("the sandbox zygote ended unexpectedly")
             future = self._exits.setdefault(pid, Future())
         try:
             return future.result(timeout=timeout)
@@ -336,9 +361,13 @@ class Supervisor:
                 # which would add a process teardown to every job. The zygote reaps it.
                 self.kill(pid)
                 self._detach(pid)
-            elif not reaped and self._wait_exit(pid, _EXIT_WAIT_SECONDS) is None:
-                self.kill(pid)
-                self._wait_exit(pid, _EXIT_WAIT_SECONDS)
+            elif not reaped:
+                with contextlib.suppress(SandboxUnavailable):  # its zygote is gone, and the child with it
+                    if self._wait_exit(pid, _EXIT_WAIT_SECONDS) is None:
+                        self.kill(pid)
+                        self._wait_exit(pid, _EXIT_WAIT_SECONDS)
+            with self._lock:
+                self._orphaned.discard(pid)
 
     def layers(self) -> dict[str, Any]:
         """Which confinement layers hold here, and what a probe child's attempts to reach out got (cached)."""

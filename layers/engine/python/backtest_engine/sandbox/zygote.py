@@ -35,6 +35,8 @@ import warnings
 import zoneinfo
 from typing import Final
 
+from backtest_engine.sandbox.confinement import set_parent_death_signal
+
 # Message: op u8, request u32, value i64 (a pid, flags or a wait status), pid i64.
 CONTROL: Final = struct.Struct("<BIqq")
 OP_READY, OP_SPAWN, OP_SPAWNED, OP_KILL, OP_EXITED = 1, 2, 3, 4, 5
@@ -264,12 +266,19 @@ def _reap(children: set[int], control: socket.socket) -> None:
 
 
 def _spawn(fds: list[int], flags: int, control: socket.socket, devnull: int) -> int:
+    zygote = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     # The child: leave the zygote's world before anything else.
     code = 70
     try:
+        # Die with the zygote from the first instruction on, not only once confined: a zygote killed while
+        # this child reads its job or compiles would leave it running with nobody to stop it. Checked
+        # against the zygote's pid taken before the fork: it may have died before the signal was armed.
+        set_parent_death_signal()
+        if os.getppid() != zygote:
+            os._exit(70)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.detach()
@@ -298,9 +307,7 @@ def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise SystemExit("usage: python -m backtest_engine.sandbox.zygote CONTROL_FD [--allow-unrestricted]")
     fd = int(argv[1])
-    from backtest_engine.sandbox import confinement
-
-    confinement.set_parent_death_signal()  # where refused (Lambda) the closed channel ends the zygote instead
+    set_parent_death_signal()  # where refused (Lambda) the closed channel ends the zygote instead
     warm_up()
     serve(fd, allow_unrestricted=ALLOW_UNRESTRICTED_ARG in argv[2:])
 
