@@ -25,7 +25,7 @@ help:
 	@echo "make test    - install everything, then lint, type-check and run every test"
 	@echo "make bench   - benchmarks against backtesting.py and vectorbt (writes bench/RESULTS.md, bench/OPTIMIZATION.md)"
 	@echo "make report-screenshot - a sample backtest report and comparison as PNG (build/*-screenshot.png)"
-	@echo "make layer   - build the Lambda layer for the runtime into build/layer"
+	@echo "make layer   - build the Lambda layers for the runtime into build/layer and build/layer-datasets"
 	@echo "make synth   - synthesize the CDK stack into cdk.out"
 	@echo "make deploy STAGE=prod ALLOWED_ORIGINS=https://app.example.com [ALARM_EMAIL=ops@example.com]"
 	@echo "             - layer, synth (cdk-nag), cfn-lint, then cdk deploy with the pinned CDK CLI"
@@ -86,7 +86,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt -e ".[service]"
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt -e ".[service,datasets]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
@@ -102,6 +102,7 @@ fuzz: install
 # Needs only python3 and uv, not the venv; see docs/DEPLOY.md.
 layer: | $(UV_STAMP)
 	$(PYTHON) -m infra.build_layer --uv $(UV)
+	$(PYTHON) -m infra.build_layer --uv $(UV) --datasets
 
 # Synthesize without the Node CLI: `make synth CDK_CONTEXT="-c stage=prod -c allowedOrigins=https://app.example.com"`.
 CDK_CONTEXT ?=

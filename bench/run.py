@@ -12,6 +12,8 @@ Runs in .venv-bench (the peers pinned in bench/requirements.txt, the repo instal
 4. Memory: peak RSS of 8 years of BTCUSD 1-minute bars through `backtest run --json`, and of 5M bars
    through `run_backtest` + `result.json_bytes`.
 5. Import time of each Lambda handler in a fresh interpreter, with the environment the functions get.
+6. The data loader (`bench_loader.py`): `read_csv_bars` against bare `pyarrow.csv.read_csv` and
+   `pandas.read_csv` on one 1M-row file, Parquet, the validated .npz copy, and `backtest run --data`.
 
 Usage: ``python bench/run.py [--quick] [--out PATH]`` (--quick: 10k/100k bars only, fewer runs; for a try).
 """
@@ -308,6 +310,56 @@ def handler_imports(work: Path) -> dict[str, Any]:
 # ---- the report -------------------------------------------------------------------------------------------
 
 
+def loader(quick: bool) -> dict[str, Any]:
+    """`bench/bench_loader.py` in a fresh process (1M rows; --quick: 100k rows, no exact reader)."""
+    cmd = [PY, str(BENCH / "bench_loader.py")]
+    if quick:
+        cmd += ["--rows", "100000", "--runs", "3", "--cli-runs", "1", "--no-exact"]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"bench/bench_loader.py failed: {out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    med = statistics.median
+    log(f"loader: {med(result['loader']):.3f} s vs pyarrow {med(result['pyarrow']):.3f} s ({result['rows']:,} rows)")
+    return result
+
+
+def loader_section(res: dict[str, Any]) -> list[str]:
+    med = statistics.median
+    base = med(res["pyarrow"])
+    rows = [
+        ("`pyarrow.csv.read_csv(path)` (types inferred, nothing checked)", "pyarrow"),
+        ("`pandas.read_csv(path)` (C engine, types inferred: times stay text, nothing checked)", "pandas"),
+        ("`read_csv_bars(path)`: parse, times to UTC ns, every check, calendar and timeframe, `Bars`", "loader"),
+        ("`read_parquet_bars(path)` of the same bars as Parquet, every check", "loader_parquet"),
+        ("`bars_from_npz` of the validated copy the runner reads (bytes in memory)", "npz"),
+        ("the exact cell-by-cell reader (the loader before; an invalid file's errors), 1 run", "exact"),
+    ]
+    L = [
+        "## Data loader",
+        "",
+        f"One file of {res['rows']:,} one-minute BTCUSD bars written by pandas' `to_csv` ({res['csv_mb']:.1f} MB of"
+        f" CSV; {res['parquet_mb']:.1f} MB as Parquet, {res['npz_mb']:.1f} MB as the validated .npz), read in one"
+        f" process (`bench/bench_loader.py`), medians after a warm-up; pyarrow {res['pyarrow_version']},"
+        f" pandas {res['pandas_version']}.",
+        "",
+        "| reader | median s | × pyarrow.csv.read_csv |",
+        "|---|---:|---:|",
+    ]
+    for label, key in rows:
+        if key in res:
+            L.append(f"| {label} | {med(res[key]):.3f} | {med(res[key]) / base:.2f}× |")
+    L += [
+        "",
+        "Whole process, `backtest run examples/<strategy> --data FILE --json > /dev/null` (import, load, run, JSON):",
+        "",
+    ]
+    L += ["| strategy | median s | runs (s) |", "|---|---:|---|"]
+    for style, runs in res["cli"].items():
+        L.append(f"| sma_crossover_{style}.py | {med(runs):.2f} | {', '.join(f'{r:.2f}' for r in runs)} |")
+    return [*L, ""]
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -360,6 +412,7 @@ def report(
     handlers: dict[str, Any] | None,
     overhead: dict[str, Any] | None,
     wall: float,
+    loaded: dict[str, Any] | None = None,
 ) -> str:
     med = statistics.median
     largest = max(sizes, key=lambda r: r.bars)
@@ -600,7 +653,9 @@ def report(
             f" {o['ready_best_s'] * 1000:.1f} |",
             "",
         ]
-    L += targets(sizes, cold_res, mem, handlers)
+    if loaded is not None:
+        L += loader_section(loaded)
+    L += targets(sizes, cold_res, mem, handlers, loaded)
     L.append("")
     return "\n".join(L)
 
@@ -610,6 +665,7 @@ def targets(
     cold_res: dict[str, Any] | None,
     mem: dict[str, Any] | None,
     handlers: dict[str, Any] | None,
+    loaded: dict[str, Any] | None = None,
 ) -> list[str]:
     """The issue's targets, each with what this run measured."""
     med = statistics.median
@@ -654,6 +710,23 @@ def targets(
         for name, h in handlers.items():
             limit = 800 if name == "run_backtest" else 300
             rows.append((f"import of functions/{name} < {limit} ms", f"{med(h['ms']):.0f} ms", med(h["ms"]) < limit))
+    if loaded is not None:
+        ratio = med(loaded["loader"]) / med(loaded["pyarrow"])
+        rows.append(
+            (
+                f"CSV load + validation ≤ 1.5× bare pyarrow.csv.read_csv ({loaded['rows']:,} rows)",
+                f"{ratio:.2f}×",
+                ratio <= 1.5,
+            )
+        )
+        faster = med(loaded["loader_parquet"]) < med(loaded["loader"])
+        rows.append(
+            (
+                "Parquet load + validation faster than CSV",
+                f"{med(loaded['loader_parquet']):.3f} s vs {med(loaded['loader']):.3f} s",
+                faster,
+            )
+        )
     lines = ["## Targets", "", "| target | measured | |", "|---|---|---|"]
     lines += [f"| {target} | {measured} | {'met' if ok else '**missed**'} |" for target, measured, ok in rows]
     return [*lines, ""]
@@ -671,6 +744,7 @@ def main() -> None:
     sizes = throughput(SIZES_QUICK if args.quick else SIZES_FULL)
     cold_res = mem = handlers = None
     overhead = sandbox_overhead()
+    loaded = loader(args.quick)
     if not args.quick:
         work = Path(tempfile.mkdtemp(prefix="bench-"))
         try:
@@ -679,7 +753,7 @@ def main() -> None:
             handlers = handler_imports(work)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    text = report(info, command, started, sizes, cold_res, mem, handlers, overhead, time.perf_counter() - t0)
+    text = report(info, command, started, sizes, cold_res, mem, handlers, overhead, time.perf_counter() - t0, loaded)
     out = args.out or (None if args.quick else BENCH / "RESULTS.md")
     if out is not None:
         out.write_text(text, encoding="utf-8")

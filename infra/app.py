@@ -32,6 +32,7 @@ CONTEXT_KEYS = (
     "allowedOrigins",
     "alarmEmail",
     "layerDir",
+    "datasetsLayerDir",
     "waf",
     "wafRateLimit",
     "mfa",

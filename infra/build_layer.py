@@ -45,6 +45,36 @@ from infra.runtime import ARCHITECTURE, LAYER_PACKAGES, PYTHON_PLATFORM, PYTHON_
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAYER_SOURCE = REPO_ROOT / "layers" / "engine"
 DEFAULT_OUT = REPO_ROOT / "build" / "layer"
+# The datasets layer (`--datasets`): what the `datasets` extra adds to the engine layer (pyarrow), for the
+# validate_dataset function only, which has both layers.
+DATASETS_EXTRA = "datasets"
+DATASETS_OUT = REPO_ROOT / "build" / "layer-datasets"
+# Parts of the pyarrow wheel the CSV and Parquet readers never load: Flight (RPC), the cloud filesystems,
+# ORC, CUDA, Parquet encryption, the Cython sources and C++ headers, the bundled tests, and two copies of
+# libarrow_python the loader never opens (its modules need libarrow_python.so.<ABI>). What stays: libarrow,
+# libparquet, compute, acero, dataset and substrait (pyarrow.lib links all of them).
+PYARROW_UNUSED = (
+    "pyarrow/include",
+    "pyarrow/src",
+    "pyarrow/tests",
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/_flight.*.so",
+    "pyarrow/flight.py",
+    "pyarrow/libarrow_python.so",
+    "pyarrow/libarrow_python.so.*.*.*",
+    "pyarrow/libarrow_s3.so*",
+    "pyarrow/_s3fs.*.so",
+    "pyarrow/_gcsfs.*.so",
+    "pyarrow/_azurefs.*.so",
+    "pyarrow/_hdfs.*.so",
+    "pyarrow/_orc.*.so",
+    "pyarrow/_dataset_orc.*.so",
+    "pyarrow/libarrow_python_parquet_encryption.so*",
+    "pyarrow/_parquet_encryption.*.so",
+    "pyarrow/_dataset_parquet_encryption.*.so",
+    "pyarrow/_cuda.*.so",
+)
 # What the layer bundles on top of the engine's own dependencies (pyproject.toml's optional-dependencies).
 LAYER_EXTRAS = ("service",)
 # `make` bootstraps uv here; `--uv`, $UV or uv on PATH take precedence.
@@ -311,12 +341,108 @@ def build(
     return 0
 
 
+def requirement_names(requirements: Path) -> set[str]:
+    """The (normalized) package names a `uv export` requirements file pins."""
+    names = set()
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", "-")) and "==" in line:
+            names.add(line.split("==", 1)[0].strip().lower().replace("_", "-"))
+    return names
+
+
+def only_packages(requirements: Path, keep: set[str]) -> None:
+    """Rewrite a `uv export` requirements file to the blocks (pin + hash lines) of `keep`'s packages."""
+    kept: list[str] = []
+    keeping = False
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        if line and not line[0].isspace() and "==" in line:
+            keeping = line.split("==", 1)[0].strip().lower().replace("_", "-") in keep
+        elif line and not line[0].isspace():
+            keeping = False
+        if keeping:
+            kept.append(line)
+    requirements.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+def strip_unused_pyarrow(root: Path) -> int:
+    """Remove `PYARROW_UNUSED` from an installed tree; the bytes removed."""
+    removed = 0
+    for pattern in PYARROW_UNUSED:
+        for path in root.glob(pattern):
+            if path.is_dir():
+                removed += tree_size(path)[0]
+                shutil.rmtree(path)
+            elif path.exists():
+                removed += path.stat().st_size
+                path.unlink()
+    return removed
+
+
+def check_datasets_layer(python: str, datasets: Path, engine: Path) -> None:
+    """Read a small CSV and Parquet file with the loader, both layers alone on the path (`-S`)."""
+    code = (
+        f"import sys, io; sys.path[:0] = [{str(datasets)!r}, {str(engine)!r}]\n"
+        "import pyarrow, pyarrow.parquet as pq\n"
+        f"assert pyarrow.__file__.startswith({str(datasets)!r}), pyarrow.__file__\n"
+        "from backtest_engine.bar_files import read_bars\n"
+        "text = b'time,open,high,low,close,volume\\n2024-01-02,1,2,1,2,5\\n2024-01-03,2,3,2,3,5\\n'\n"
+        "bars = read_bars(text, 'csv')\n"
+        "sink = io.BytesIO(); pq.write_table(pyarrow.table({'time': bars.times, 'open': bars.open, 'high': bars.high,"
+        " 'low': bars.low, 'close': bars.close, 'volume': bars.volume}), sink)\n"
+        "assert read_bars(sink.getvalue(), 'parquet').fingerprint() == bars.fingerprint()\n"
+    )
+    subprocess.run([python, "-S", "-c", code], check=True)
+
+
+def build_datasets(out: Path, *, uv: str | None = None, project: Path = REPO_ROOT) -> int:
+    """The datasets layer: the packages the `datasets` extra adds to the engine layer (pyarrow), stripped
+    of what reading CSV and Parquet never loads. The validate_dataset function has it on top of the engine
+    layer (Lambda's 250 MB counts both)."""
+    started = time.monotonic()
+    uv = uv or find_uv()
+    if uv is None:
+        print("error: uv not found: run `make layer` (it bootstraps uv) or pass --uv", file=sys.stderr)
+        return 2
+    target = out / "python"
+    if out.exists():
+        shutil.rmtree(out)
+    target.mkdir(parents=True)
+    engine, requirements = out / "engine-requirements.txt", out / "requirements.txt"
+    subprocess.run(export_command(uv, engine, project=project), check=True)
+    subprocess.run(export_command(uv, requirements, project=project, extras=(DATASETS_EXTRA,)), check=True)
+    added = requirement_names(requirements) - requirement_names(engine)
+    engine.unlink()
+    only_packages(requirements, added)
+    print(f"the datasets layer adds {', '.join(sorted(added))} to the engine layer", flush=True)
+    subprocess.run(install_command(uv, requirements, target), check=True)
+    report = strip_tree(target)
+    removed = strip_unused_pyarrow(target)
+    for dist_info in target.glob("*.dist-info"):
+        _prune_record(dist_info, target)
+    print(f"stripped {len(report.removed_dirs)} directories, {removed / 1024 / 1024:.1f} MB of unused pyarrow parts")
+    runtime_python = find_runtime_python()
+    if runtime_python:
+        byte_compile(runtime_python, target)
+        if host_matches_target() and (DEFAULT_OUT / "python").is_dir():
+            check_datasets_layer(runtime_python, target, DEFAULT_OUT / "python")
+            print("import check passed: pyarrow.csv and pyarrow.parquet read a CSV and a Parquet file")
+    size, files = tree_size(out)
+    print(
+        f"datasets layer: {out} — {size / 1024 / 1024:.1f} MB unzipped in {files} files, "
+        f"built in {time.monotonic() - started:.0f} s (validate_dataset: this + the engine layer ≤ 250 MB)"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="layer root (gets python/ inside)")
     parser.add_argument("--compile-python", help=f"interpreter to byte-compile with (default: python{PYTHON_VERSION})")
     parser.add_argument("--uv", help="the uv binary (default: $UV, .venv-tools/bin/uv, uv on PATH)")
+    parser.add_argument("--datasets", action="store_true", help=f"build the datasets layer into {DATASETS_OUT}")
     args = parser.parse_args(argv)
+    if args.datasets:
+        return build_datasets(args.out if args.out != DEFAULT_OUT else DATASETS_OUT, uv=args.uv)
     return build(args.out, compile_python=args.compile_python, uv=args.uv)
 
 

@@ -28,26 +28,43 @@ class Accepted:
 
 
 _FUNCTIONS = "AWS::Lambda::Function"
-_API_FUNCTIONS = (f"{_FUNCTIONS}.FunctionsSubmit", f"{_FUNCTIONS}.FunctionsStatus", f"{_FUNCTIONS}.FunctionsSymbols")
+_API_FUNCTIONS = (
+    f"{_FUNCTIONS}.FunctionsSubmit",
+    f"{_FUNCTIONS}.FunctionsStatus",
+    f"{_FUNCTIONS}.FunctionsResults",
+    f"{_FUNCTIONS}.FunctionsSymbols",
+    f"{_FUNCTIONS}.FunctionsDatasets",
+)
 # CDK's own handler that empties dev buckets on `cdk destroy` (auto_delete_objects): not ours to configure.
 _AUTO_DELETE_HANDLER = f"{_FUNCTIONS}.CustomS3AutoDeleteObjectsCustomResourceProviderHandler"
+# CDK's own handler that puts the bucket's notification configuration at deploy time (the dataset uploads').
+_NOTIFICATIONS_HANDLER = f"{_FUNCTIONS}.BucketNotificationsHandler"
 
 ACCEPTED: tuple[Accepted, ...] = (
     # ---- Lambda -----------------------------------------------------------------------------------------
     Accepted(
         "CKV_AWS_115",  # no reserved concurrency
-        (*_API_FUNCTIONS, f"{_FUNCTIONS}.FunctionsRunBacktest", _AUTO_DELETE_HANDLER),
+        (
+            *_API_FUNCTIONS,
+            f"{_FUNCTIONS}.FunctionsRunBacktest",
+            f"{_FUNCTIONS}.FunctionsValidateDataset",
+            _AUTO_DELETE_HANDLER,
+            _NOTIFICATIONS_HANDLER,
+        ),
         "The API functions are bounded by API Gateway's stage and route throttling (and WAF's per-IP rate "
         "rule); reserving concurrency for them would take it from the account pool, and a new account's "
         "limit of 10 cannot reserve any. prod reserves the runner's (its event source's maximum); dev "
-        "relies on the event source's maximum concurrency alone.",
+        "relies on the event source's maximum concurrency alone. validate_dataset runs once per upload, and "
+        "uploads need a presigned POST from the (throttled) datasets function.",
     ),
     Accepted(
         "CKV_AWS_116",  # no dead-letter queue for asynchronous invocations
         (_FUNCTIONS,),
-        "No function is invoked asynchronously: API Gateway invokes the API functions synchronously and the "
-        "runner is fed by an SQS event source, whose failed messages go to the jobs queue's own DLQ "
-        "(replayed by ops). A function DLQ would never receive anything.",
+        "API Gateway invokes the API functions synchronously and the runner is fed by an SQS event source, "
+        "whose failed messages go to the jobs queue's own DLQ (replayed by ops). The one asynchronous "
+        "invocation is S3's of validate_dataset per upload: Lambda retries it twice, and an event that still "
+        "fails leaves its dataset PENDING, which its owner sees and deletes or uploads again; nothing is "
+        "lost that a DLQ would let ops replay (the upload itself expires with its prefix's lifecycle rule).",
     ),
     Accepted(
         "CKV_AWS_117",  # not in a VPC

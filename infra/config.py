@@ -7,6 +7,7 @@ Context keys (`cdk synth -c key=value` or `python infra/app.py` with CDK_CONTEXT
   allowedOrigins   comma-separated CORS origins (dev defaults to local frontends; prod requires it)
   alarmEmail       an address subscribed to the alarm topic
   layerDir         layer asset directory (default: build/layer when built, else layers/engine)
+  datasetsLayerDir the datasets layer's (default: build/layer-datasets when built, else layers/datasets)
   waf              true | false — a WAF web ACL on the API stage (default: true in prod, false in dev)
   wafRateLimit     requests a client IP may send in 5 minutes before WAF blocks it (default: prod 2000, dev 500)
   mfa              off | optional (default) | required — Cognito MFA (TOTP)
@@ -30,6 +31,9 @@ from backtest_service.topology import JOBS_QUEUE, MAX_ACTIVE_JOBS_PER_CALLER, SE
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILT_LAYER_DIR = REPO_ROOT / "build" / "layer"
 SOURCE_LAYER_DIR = REPO_ROOT / "layers" / "engine"
+# The datasets layer (pyarrow, for validate_dataset only): built by `make layer` too.
+BUILT_DATASETS_LAYER_DIR = REPO_ROOT / "build" / "layer-datasets"
+SOURCE_DATASETS_LAYER_DIR = REPO_ROOT / "layers" / "datasets"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 
 Stage = Literal["dev", "prod"]
@@ -87,6 +91,8 @@ class StageConfig:
     mfa: MfaMode
     threat_protection: ThreatProtection
     kms: bool  # a customer-managed key instead of the AWS-managed ones where a resource can use it
+    # pyarrow, for validate_dataset (on top of `layer`).
+    datasets_layer: LayerSource = LayerSource(SOURCE_DATASETS_LAYER_DIR, built=False)
 
     @property
     def stack_name(self) -> str:
@@ -99,17 +105,19 @@ class StageConfig:
         return f"{SERVICE_NAME}-{self.stage}" + ("-iam" if self.auth_mode == "iam" else "")
 
 
-def resolve_layer(override: str | None = None, built: Path = BUILT_LAYER_DIR) -> LayerSource:
+def resolve_layer(
+    override: str | None = None, built: Path = BUILT_LAYER_DIR, source: Path = SOURCE_LAYER_DIR
+) -> LayerSource:
     """build/layer when `make layer` has run, else the source tree (synth and tests still work)."""
     if override:
         directory = Path(override)
         directory = directory if directory.is_absolute() else REPO_ROOT / directory
         if not (directory / "python").is_dir():
             raise ConfigError(f"layerDir {directory} has no python/ folder; a Lambda layer needs one")
-        return LayerSource(directory, built=directory.resolve() != SOURCE_LAYER_DIR.resolve())
+        return LayerSource(directory, built=directory.resolve() != source.resolve())
     if (built / "python").is_dir():
         return LayerSource(built, built=True)
-    return LayerSource(SOURCE_LAYER_DIR, built=False)
+    return LayerSource(source, built=False)
 
 
 def _origins(raw: Any, stage: Stage) -> tuple[str, ...]:
@@ -193,6 +201,9 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
         user_pool_id=context.get("userPoolId") or None,
         alarm_email=context.get("alarmEmail") or None,
         layer=resolve_layer(context.get("layerDir")),
+        datasets_layer=resolve_layer(
+            context.get("datasetsLayerDir"), built=BUILT_DATASETS_LAYER_DIR, source=SOURCE_DATASETS_LAYER_DIR
+        ),
         removal_policy=RemovalPolicy.RETAIN if prod else RemovalPolicy.DESTROY,
         auto_delete_objects=not prod,
         deletion_protection=prod,

@@ -43,6 +43,7 @@ class BacktestServiceStack(Stack):
             # The functions that touch the queue and the tables use the key; symbols touches no data.
             f = self.functions
             self.encryption.grant_data_use(f.submit, f.status, f.runner)
+            self.encryption.grant_data_use(f.datasets, f.validate_dataset)  # the datasets table
             Aspects.of(self).add(EncryptLogGroups(self.encryption.key))
 
         outputs = {
@@ -52,6 +53,7 @@ class BacktestServiceStack(Stack):
             Output.DEAD_LETTER_QUEUE_URL: self.queues.dead_letter.queue_url,
             Output.RESULTS_BUCKET_NAME: self.storage.results_bucket.bucket_name,
             Output.JOBS_TABLE_NAME: self.storage.jobs_table.table_name,
+            Output.DATASETS_TABLE_NAME: self.storage.datasets_table.table_name,
             Output.IDEMPOTENCY_TABLE_NAME: self.storage.idempotency_table.table_name,
             Output.ALARM_TOPIC_ARN: self.monitoring.topic.topic_arn,
             Output.DASHBOARD_NAME: self.monitoring.dashboard.dashboard_name,

@@ -5,13 +5,14 @@ from, so local runs exercise the deployed layout. tests/infra/test_local_parity.
     names = create_resources("us-east-1", prefix="backtest", allowed_origins=("*",))
     topology.function_environment(topology.SUBMIT, log_level="INFO", **names.resources())
 
-What is built: both tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
+What is built: the tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
 with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeout, retention, redrive
 after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
-lifecycle). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
-bucket; AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are
-kept. boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`,
-`bucket_name`) are read where no AWS client should load (the local event builders).
+lifecycle, the event notification of dataset uploads: moto stores it, `local/s3_events.py` delivers it).
+Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log bucket;
+AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are kept.
+boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`, `bucket_name`)
+are read where no AWS client should load (the local event builders).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backtest_service import topology
-from backtest_service.topology import BucketSpec, QueueSpec, TableSpec
+from backtest_service.topology import BucketSpec, FunctionSpec, QueueSpec, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,6 +43,7 @@ class ResourceNames:
     dlq_url: str
     dlq_arn: str
     results_bucket: str
+    datasets_table: str
 
     def resources(self) -> dict[str, str]:
         """The keyword arguments of `topology.resource_environment` / `function_environment`."""
@@ -50,6 +52,7 @@ class ResourceNames:
             "idempotency_table": self.idempotency_table,
             "jobs_queue_url": self.jobs_queue_url,
             "results_bucket": self.results_bucket,
+            "datasets_table": self.datasets_table,
         }
 
 
@@ -64,6 +67,17 @@ def queue_names(spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str
 
 def bucket_name(spec: BucketSpec, region: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}-{spec.name}-{region}"
+
+
+def function_name(spec: FunctionSpec, prefix: str = DEFAULT_PREFIX) -> str:
+    """The local function's name (the `LambdaContext.function_name` its invocations get)."""
+    return f"{prefix}-{spec.name}"
+
+
+def function_arn(spec: FunctionSpec, region: str, prefix: str = DEFAULT_PREFIX) -> str:
+    from local.embedded_aws import ACCOUNT_ID
+
+    return f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name(spec, prefix)}"
 
 
 def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
@@ -133,7 +147,13 @@ def _queue_arn(client: SQSClient, url: str) -> str:
 
 
 def create_bucket(
-    client: S3Client, name: str, spec: BucketSpec, *, region: str, allowed_origins: Sequence[str]
+    client: S3Client,
+    name: str,
+    spec: BucketSpec,
+    *,
+    region: str,
+    allowed_origins: Sequence[str],
+    prefix: str = DEFAULT_PREFIX,
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -173,6 +193,19 @@ def create_bucket(
             ]
         },
     )
+    if spec.notifications:  # moto keeps the configuration; local/s3_events.py delivers what it names
+        configuration: Any = {
+            "LambdaFunctionConfigurations": [
+                {
+                    "Id": f"{notification.function.name}-{i}",
+                    "LambdaFunctionArn": function_arn(notification.function, region, prefix),
+                    "Events": list(notification.events),
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}},
+                }
+                for i, notification in enumerate(spec.notifications)
+            ]
+        }
+        client.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=configuration)
     if spec.cors is not None:
         client.put_bucket_cors(
             Bucket=name,
@@ -214,12 +247,12 @@ def create_resources(
     if job_ttl_days != topology.JOB_TTL_DAYS:
         lifecycle = tuple(
             dataclasses.replace(rule, expiration_days=job_ttl_days)
-            if rule.expiration_days == topology.JOB_TTL_DAYS
+            if rule.expiration_days == topology.JOB_TTL_DAYS and rule.prefix == topology.RESULTS_PREFIX  # not datasets'
             else rule
             for rule in results.lifecycle
         )
         results = dataclasses.replace(results, lifecycle=lifecycle)
-    create_bucket(session.client("s3"), bucket, results, region=region, allowed_origins=allowed_origins)
+    create_bucket(session.client("s3"), bucket, results, region=region, allowed_origins=allowed_origins, prefix=prefix)
     return ResourceNames(
         region=region,
         jobs_table=table_name(topology.JOBS_TABLE, prefix),
@@ -229,4 +262,5 @@ def create_resources(
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         results_bucket=bucket,
+        datasets_table=table_name(topology.DATASETS_TABLE, prefix),
     )

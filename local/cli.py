@@ -1,5 +1,5 @@
-"""The `backtest` command: run, optimize, report, compare, demo, local, local-aws, replay; submit, status,
-results, list, cancel (against a deployment: local/remote/)."""
+"""The `backtest` command: run, optimize, report, compare, demo, local, local-aws, replay, datasets; submit,
+status, results, list, cancel (against a deployment: local/remote/)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "results": ("local.remote.results", "download a job's full result (and report) from a deployment"),
     "list": ("local.remote.listing", "list your jobs on a deployment, newest first"),
     "cancel": ("local.remote.cancel", "cancel a job on a deployment"),
+    "datasets": ("local.datasets_command", "upload, list, show or delete your own OHLCV datasets on a running API"),
 }
 
 

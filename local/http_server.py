@@ -316,13 +316,14 @@ class LocalServer:
         while not self._stopping.is_set():
             try:
                 delivery = self.stack.poll_queue(wait_seconds=0)
+                uploads = self.stack.poll_uploads()  # S3's notifications: dataset uploads → validate_dataset
             except Exception as exc:  # moto stopping under us, or a bug: keep the worker alive
                 if self._stopping.is_set():
                     return
                 self.log(f"{_now()}  worker error: {type(exc).__name__}: {exc}")
                 self._stopping.wait(1)
                 continue
-            if delivery is None:
+            if delivery is None and not uploads:
                 self._stopping.wait(IDLE_POLL_SECONDS)
 
     # ---- CORS and logs --------------------------------------------------------------------------

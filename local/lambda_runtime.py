@@ -36,6 +36,7 @@ STAND_IN_RESOURCES = {
     "idempotency_table": "idempotency",
     "jobs_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
     "results_bucket": "results-bucket",
+    "datasets_table": "datasets",
 }
 _module_ids = itertools.count(1)
 

@@ -49,6 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lot-size", type=float, default=1.0, help="lot size of --data (default 1)")
     p.add_argument("--periods-per-year", type=int, help="with --data: 252 or 365 (default: inferred)")
     p.add_argument("--max-bars", type=int, default=None, help="refuse requests over this many bars (default: no cap)")
+    p.add_argument(
+        "--dataset", metavar="ID", help="run on the API, on your dataset (with --api-url; see backtest datasets)"
+    )
+    p.add_argument("--api-url", help="with --dataset: the API, e.g. http://127.0.0.1:8007 (backtest local)")
+    p.add_argument("--user", help="with --dataset: the caller on backtest local (X-Local-User)")
+    p.add_argument("--token", help="with --dataset: a Cognito ID token for a deployed API")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--report", type=Path, metavar="PATH", help="also write the HTML report (one file, no network)")
     p.add_argument("--full", action="store_true", help="print every metric, not only the headline ones")
@@ -104,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if getattr(args, "dataset", None):
+        return _run_on_dataset(args, code)
     try:
         params = dict(parse_param(p) for p in args.param)
         custom = args.data is not None
@@ -193,3 +201,32 @@ def write_report(result: Any, bars: Any, path: Path) -> Path | None:
         print(f"error: cannot write the report {path}: {exc.strerror}", file=sys.stderr)
         return None
     return path
+
+
+def _run_on_dataset(args: argparse.Namespace, code: str) -> int:
+    """`--dataset ID --api-url URL`: the backtest runs on the service, on the caller's dataset."""
+    from local.datasets_command import run_remote
+
+    if not args.api_url or args.data is not None:
+        print("error: --dataset needs --api-url, and replaces --data and --symbol", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        params = dict(parse_param(p) for p in args.param)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    request: dict[str, Any] = {
+        "strategy_code": code,
+        "dataset_id": args.dataset,
+        "initial_capital": args.cash,
+        "commission": args.commission,
+        "slippage": args.slippage,
+        "parameters": params,
+        "name": args.name or args.strategy.stem,
+    }
+    # Only what was given on the command line: the dataset's own timeframe and days apply otherwise.
+    for flag, field in (("timeframe", "timeframe"), ("start", "start_date"), ("end", "end_date")):
+        value = getattr(args, flag)
+        if value != (request_default(field).isoformat() if flag != "timeframe" else request_default(field)):
+            request[field] = value
+    return run_remote(args, request)

@@ -22,6 +22,8 @@ settings' defaults). The pieces, one job each:
 - API Gateway: `invoke_api` / `invoke_api_event` route by `backtest_service.routes` (`local/events.py`
   builds the events; `local/http_server.py` puts a real HTTP server in front);
 - the SQS event source mapping: `poll_queue` / `drain_queue` (`local/event_source.py`);
+- the bucket's S3 event notifications (dataset uploads → validate_dataset): `poll_uploads` /
+  `deliver_uploads` (`local/s3_events.py`);
 - job progress for the log and the demo: `listeners` (`local/job_events.py`);
 - fault injection: `inject_fault` (`local/faults.py`);
 - DynamoDB TTL and S3 lifecycle, which moto does not apply: `expiry` (`local/expiry.py`; `backtest local`
@@ -55,6 +57,7 @@ from local.events import DEFAULT_USER, ApiResponse, api_event, route_not_found
 from local.expiry import Expiry
 from local.job_events import JobListener, JobProgress
 from local.lambda_runtime import FUNCTIONS_DIR, FunctionPool, clear_service_caches, drop_unpublished_metrics
+from local.s3_events import BucketNotifications
 
 # What the local runtime sets for every function on top of its deployed environment: there is no X-Ray
 # daemon here, and EMF metrics would flood stdout (with `emit_metrics` they are printed, as in Lambda).
@@ -114,6 +117,7 @@ class LocalStack:
         self._env = EnvironmentPatch()
         self._pools: dict[str, FunctionPool] = {}
         self._event_source: EventSourceMapping | None = None
+        self._notifications: BucketNotifications | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._started = False
@@ -187,6 +191,20 @@ class LocalStack:
             on_receive=self.progress.received,
             on_result=self.progress.delivered,
         )
+        self._notifications = BucketNotifications(
+            self.client("s3"),
+            bucket=self.resources.results_bucket,
+            region=self.region,
+            invoke=self.invoke,
+            function_of_arn=self._function_of_arn,
+        )
+
+    def _function_of_arn(self, arn: str) -> str | None:
+        from local.aws_resources import function_arn
+
+        return next(
+            (spec.name for spec in topology.FUNCTIONS if function_arn(spec, self.region, self.prefix) == arn), None
+        )
 
     def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The environment `spec`'s containers get: the deployed one (the same `topology` function the
@@ -213,6 +231,7 @@ class LocalStack:
             pool.close()
         self._pools.clear()
         self._event_source = None
+        self._notifications = None
         self.aws.stop()
         self._env.restore()
         self._clients.clear()
@@ -314,6 +333,23 @@ class LocalStack:
     def drain_queue(self, *, wait_for_retries: bool = False, timeout_seconds: float = 600.0) -> list[Delivery]:
         """Poll until the jobs queue is empty (see `EventSourceMapping.drain`)."""
         return self.event_source.drain(wait_for_retries=wait_for_retries, timeout_seconds=timeout_seconds)
+
+    # ---- the bucket's S3 event notifications ----------------------------------------------------
+
+    @property
+    def notifications(self) -> BucketNotifications:
+        """What delivers the bucket's object-created events (dataset uploads) to their function."""
+        if self._notifications is None:
+            raise RuntimeError("the local stack is not started")
+        return self._notifications
+
+    def poll_uploads(self) -> int:
+        """One poll of the bucket's notifications; the invocations made."""
+        return self.notifications.poll()
+
+    def deliver_uploads(self, *, timeout_seconds: float = 60.0) -> int:
+        """Poll until every uploaded object was delivered to its function (validate_dataset)."""
+        return self.notifications.drain(timeout_seconds=timeout_seconds)
 
     def queue_depth(self) -> dict[str, int]:
         """Visible and in-flight messages of the jobs queue, and messages in the DLQ."""

@@ -78,7 +78,7 @@ def submit(
 @tracer.capture_method
 def validate(request: Annotated[SubmitRequest, Body()]) -> ValidateResponse:
     current_caller(app)
-    return submission.validate_backtest(request)
+    return submission.validate_backtest(request, owner=current_caller(app).owner)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

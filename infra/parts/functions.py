@@ -1,31 +1,38 @@
-"""The engine layer and the five functions, each with its own role holding only what it calls."""
+"""The engine layer, the datasets layer and the seven functions, each with its own role holding only what it calls."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from aws_cdk import Annotations, CfnElement, Duration
+from aws_cdk import Annotations, CfnElement, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3_notifications
 from constructs import Construct
 
 from backtest_service.topology import (
+    DATASET_DATA_PREFIX,
+    DATASET_UPLOADS_PREFIX,
+    DATASETS,
+    DATASETS_TABLE,
     HANDLER,
     HANDLER_FUNCTION,
     HANDLER_MODULE,
     JOBS_QUEUE,
     JOBS_TABLE,
     RESULTS,
+    RESULTS_BUCKET,
     RESULTS_PREFIX,
     RUN_BACKTEST,
     SERVICE_NAME,
     STATUS,
     SUBMIT,
     SYMBOLS,
+    VALIDATE_DATASET,
     Env,
     FunctionSpec,
     function_environment,
@@ -39,6 +46,8 @@ from infra.runtime import ARCHITECTURE, PYTHON_VERSION
 RUNTIME = lambda_.Runtime(f"python{PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON)
 ARCH = lambda_.Architecture.X86_64 if ARCHITECTURE == "x86_64" else lambda_.Architecture.ARM_64
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
+# The id aws-s3 gives its singleton BucketNotificationsHandler (the custom resource behind add_event_notification).
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 XRAY_REASON = (
     "Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which have no resource-level "
     "permissions: X-Ray only accepts Resource '*' for them."
@@ -76,6 +85,7 @@ class Functions(Construct):
             "idempotency_table": storage.idempotency_table.table_name,
             "jobs_queue_url": queues.jobs.queue_url,
             "results_bucket": storage.results_bucket.bucket_name,
+            "datasets_table": storage.datasets_table.table_name,
         }
         jobs_arn = storage.jobs_table.table_arn
         results_objects = Storage.results_objects_arn(storage.results_bucket)
@@ -131,10 +141,83 @@ class Functions(Construct):
                 report_batch_item_failures=True,
             )
         )
+        self._datasets(storage)
+
+    def _datasets(self, storage: Storage) -> None:
+        """The datasets API function, validate_dataset (its own pyarrow layer) fed by the uploads'
+        notification, and what submit and the runner read of a dataset."""
+        table, bucket = storage.datasets_table.table_arn, storage.results_bucket
+        uploads, data = Storage.dataset_uploads_arn(bucket), Storage.dataset_data_arn(bucket)
+
+        self.datasets = self._function(DATASETS)
+        self._allow(self.datasets, ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"], [table])
+        self._allow(self.datasets, ["dynamodb:Query"], [f"{table}/index/{DATASETS_TABLE.gsi_name}"])
+        # The presigned POST is signed with this role, so it must be allowed the upload it presigns.
+        self._allow(self.datasets, ["s3:PutObject"], [uploads])
+        self._allow(self.datasets, ["s3:DeleteObject"], [uploads, data])
+        self._acknowledge_prefix(self.datasets, bucket, "presigns uploads of and deletes", f"{DATASET_UPLOADS_PREFIX}*")
+        self._acknowledge_prefix(self.datasets, bucket, "deletes", f"{DATASET_DATA_PREFIX}*")
+
+        self.datasets_layer = self._datasets_layer()
+        self.validate_dataset = self._function(VALIDATE_DATASET, extra_layers=[self.datasets_layer])
+        self._allow(self.validate_dataset, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table])
+        self._allow(self.validate_dataset, ["s3:GetObject", "s3:DeleteObject"], [uploads])
+        self._allow(self.validate_dataset, ["s3:PutObject", "s3:DeleteObject"], [data])
+        self._acknowledge_prefix(self.validate_dataset, bucket, "reads and deletes", f"{DATASET_UPLOADS_PREFIX}*")
+        self._acknowledge_prefix(self.validate_dataset, bucket, "writes and deletes", f"{DATASET_DATA_PREFIX}*")
+        for notification in RESULTS_BUCKET.notifications:
+            assert notification.function == VALIDATE_DATASET
+            bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3_notifications.LambdaDestination(self.validate_dataset),
+                s3.NotificationKeyFilter(prefix=notification.prefix),
+            )
+        # CDK configures the notification with its own singleton function (a custom resource).
+        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
+        if handler is not None:
+            acknowledge(
+                handler,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                "CDK's own custom resource that puts the bucket's notification configuration at deploy time "
+                "(aws-s3's BucketNotificationsHandler); it runs only during deployments and its role is CDK's.",
+            )
+
+        # A backtest that names a dataset: submit checks it (owner, READY), the runner reads its copy.
+        self._allow(self.submit, ["dynamodb:GetItem"], [table])
+        self._allow(self.runner, ["dynamodb:GetItem"], [table])
+        self._allow(self.runner, ["s3:GetObject"], [data])
+        self._acknowledge_prefix(self.runner, bucket, "reads", f"{DATASET_DATA_PREFIX}*")
+
+    def _datasets_layer(self) -> lambda_.LayerVersion:
+        source = self._config.datasets_layer
+        layer = lambda_.LayerVersion(
+            self,
+            "DatasetsLayer",
+            code=lambda_.Code.from_asset(str(source.directory), exclude=[*ASSET_EXCLUDES, "*.txt"]),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCH],
+            description="pyarrow (CSV and Parquet readers) for validate_dataset, on top of the engine layer",
+            removal_policy=self._config.removal_policy,
+        )
+        if not source.built:
+            Annotations.of(layer).add_warning_v2(
+                "backtest:datasets-layer-not-built",
+                f"The datasets layer is the unbuilt source tree {source.directory}: without pyarrow, "
+                "validate_dataset reads CSV with pandas' C engine and refuses Parquet. Run `make layer`.",
+            )
+        return layer
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
-        return (self.submit, self.status, self.results, self.symbols, self.runner)
+        return (
+            self.submit,
+            self.status,
+            self.results,
+            self.symbols,
+            self.runner,
+            self.datasets,
+            self.validate_dataset,
+        )
 
     @property
     def by_spec(self) -> dict[FunctionSpec, lambda_.Function]:
@@ -144,6 +227,8 @@ class Functions(Construct):
             RESULTS: self.results,
             SYMBOLS: self.symbols,
             RUN_BACKTEST: self.runner,
+            DATASETS: self.datasets,
+            VALIDATE_DATASET: self.validate_dataset,
         }
 
     def _layer(self) -> lambda_.LayerVersion:
@@ -167,7 +252,13 @@ class Functions(Construct):
             )
         return layer
 
-    def _function(self, spec: FunctionSpec, *, reserved_concurrency: int | None = None) -> lambda_.Function:
+    def _function(
+        self,
+        spec: FunctionSpec,
+        *,
+        reserved_concurrency: int | None = None,
+        extra_layers: list[lambda_.ILayerVersion] | None = None,
+    ) -> lambda_.Function:
         config = self._config
         name = "".join(part.title() for part in spec.name.split("_"))
         log_group = logs.LogGroup(
@@ -193,7 +284,7 @@ class Functions(Construct):
             architecture=ARCH,
             handler=handler_entry(FUNCTIONS_DIR / spec.name),
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / spec.name), exclude=ASSET_EXCLUDES),
-            layers=[self.layer],
+            layers=[self.layer, *(extra_layers or [])],
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_seconds),
             role=role,
@@ -222,6 +313,16 @@ class Functions(Construct):
     @staticmethod
     def _allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
         function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    @staticmethod
+    def _acknowledge_prefix(function: lambda_.Function, bucket: s3.IBucket, verb: str, prefix: str) -> None:
+        assert function.role is not None and isinstance(bucket.node.default_child, CfnElement)
+        acknowledge(
+            function.role,
+            wildcard_resource(bucket.node.default_child, "Arn", f"/{prefix}"),
+            f"The function {verb} dataset objects, one per dataset id, under {prefix} only; the ids are "
+            "not known in advance, so the resource is the prefix.",
+        )
 
     @staticmethod
     def _acknowledge_results_prefix(function: lambda_.Function, bucket: s3.IBucket, verb: str) -> None:

@@ -1,4 +1,4 @@
-"""DynamoDB tables (jobs, idempotency) and the S3 results bucket with its access-log bucket."""
+"""DynamoDB tables (jobs, idempotency, datasets) and the S3 results bucket with its access-log bucket."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from backtest_service.topology import (
+    DATASET_DATA_PREFIX,
+    DATASET_UPLOADS_PREFIX,
+    DATASETS_TABLE,
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
     RESULTS_BUCKET,
@@ -67,11 +70,21 @@ class Storage(Construct):
         )
 
         self.results_bucket = self._bucket(RESULTS_BUCKET, config)
+        # The callers' datasets: records here, objects in the results bucket under topology's prefixes.
+        self.datasets_table = self._table(DATASETS_TABLE, config)
 
     @staticmethod
     def results_objects_arn(bucket: s3.IBucket) -> str:
         """ARN of every object under the results prefix (what the runner writes and status presigns)."""
         return bucket.arn_for_objects(f"{RESULTS_PREFIX}*")
+
+    @staticmethod
+    def dataset_uploads_arn(bucket: s3.IBucket) -> str:
+        return bucket.arn_for_objects(f"{DATASET_UPLOADS_PREFIX}*")
+
+    @staticmethod
+    def dataset_data_arn(bucket: s3.IBucket) -> str:
+        return bucket.arn_for_objects(f"{DATASET_DATA_PREFIX}*")
 
     def _table(self, spec: TableSpec, config: StageConfig) -> dynamodb.Table:
         table = dynamodb.Table(

@@ -44,12 +44,19 @@ PROD_ORIGINS = "https://app.example.com,https://admin.example.com"
 IMPORTED_POOL_ID = "eu-west-1_TestPool1"
 # Stack id → context, as `-c key=value` would give it.
 VARIANTS: dict[str, dict[str, str]] = {
-    "Dev": {"layerDir": "layers/engine"},
+    "Dev": {"layerDir": "layers/engine", "datasetsLayerDir": "layers/datasets"},
     "Prod": {
         "stage": "prod",
         "allowedOrigins": PROD_ORIGINS,
         "alarmEmail": "ops@example.com",
         "layerDir": "layers/engine",
+        "datasetsLayerDir": "layers/datasets",
+    },
+    "Iam": {"authMode": "iam", "layerDir": "layers/engine", "datasetsLayerDir": "layers/datasets"},
+    "ImportedPool": {
+        "userPoolId": IMPORTED_POOL_ID,
+        "layerDir": "layers/engine",
+        "datasetsLayerDir": "layers/datasets",
     },
     # prod with every security option on: the customer-managed key, MFA required, threat protection enforced.
     "Hardened": {
@@ -59,9 +66,8 @@ VARIANTS: dict[str, dict[str, str]] = {
         "mfa": "required",
         "threatProtection": "enforced",
         "layerDir": "layers/engine",
+        "datasetsLayerDir": "layers/datasets",
     },
-    "Iam": {"authMode": "iam", "layerDir": "layers/engine"},
-    "ImportedPool": {"userPoolId": IMPORTED_POOL_ID, "layerDir": "layers/engine"},
 }
 
 

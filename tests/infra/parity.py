@@ -8,7 +8,8 @@ for the functions' environment) after `LocalStack` created everything. Both give
   point-in-time recovery, encryption;
 - queues: visibility timeout, retention, SSE-SQS, redrive policy (target and maxReceiveCount),
   redrive allow policy;
-- the results bucket: encryption, public access block, versioning, CORS rules, lifecycle rules;
+- the results bucket: encryption, public access block, versioning, CORS rules, lifecycle rules, its event
+  notifications (function, events, prefix: the dataset uploads');
 - functions: their environment variables, with resource names replaced by `<logical id>`.
 
 `differences(cdk, local)` lists every property that is not the same on both sides.
@@ -70,11 +71,42 @@ def cdk_view(template: dict[str, Any], stack: BacktestServiceStack) -> View:
             view[f"queue {spec_id}"] = _cdk_queue(props, names)
         elif kind == "AWS::S3::Bucket":
             view[f"bucket {spec_id}"] = _cdk_bucket(props)
+    functions = {
+        Stack.of(function).get_logical_id(function.node.default_child): spec.name  # type: ignore[arg-type]
+        for spec, function in stack.functions.by_spec.items()
+    }
+    for logical_id, spec_id in names.items():
+        if resources[logical_id]["Type"] == "AWS::S3::Bucket":
+            view[f"bucket {spec_id}"]["Notifications"] = _cdk_notifications(resources, logical_id, functions)
     for spec, function in stack.functions.by_spec.items():
         props = resources[Stack.of(function).get_logical_id(function.node.default_child)]["Properties"]  # type: ignore[arg-type]
         variables = props.get("Environment", {}).get("Variables", {})
         view[f"function {spec.name}"] = {key: _symbolic(value, names) for key, value in variables.items()}
     return view
+
+
+def _cdk_notifications(resources: dict[str, Any], bucket_id: str, functions: dict[str, str]) -> list[dict[str, Any]]:
+    """The bucket's Lambda notifications (CDK puts them with its Custom::S3BucketNotifications resource)."""
+    out = []
+    for resource in resources.values():
+        if resource["Type"] != "Custom::S3BucketNotifications" or resource["Properties"]["BucketName"] != {
+            "Ref": bucket_id
+        }:
+            continue
+        for entry in resource["Properties"]["NotificationConfiguration"].get("LambdaFunctionConfigurations", []):
+            out.append(
+                _notification(
+                    functions.get(entry["LambdaFunctionArn"]["Fn::GetAtt"][0], "?"),
+                    entry["Events"],
+                    entry.get("Filter", {}).get("Key", {}).get("FilterRules", []),
+                )
+            )
+    return sorted(out, key=str)
+
+
+def _notification(function: str, events: list[str], rules: list[dict[str, str]]) -> dict[str, Any]:
+    prefix = next((rule["Value"] for rule in rules if rule["Name"].lower() == "prefix"), None)
+    return {"Function": function, "Events": sorted(events), "Prefix": prefix}
 
 
 def _cdk_table(props: dict[str, Any]) -> dict[str, Any]:
@@ -150,10 +182,12 @@ def local_view(stack: LocalStack) -> View:
         names.jobs_queue_url: f"<{topology.JOBS_QUEUE.logical_id}>",
         names.dlq_arn: f"<{topology.JOBS_QUEUE.dlq_logical_id}>",
         names.results_bucket: f"<{topology.RESULTS_BUCKET.logical_id}>",
+        names.datasets_table: f"<{topology.DATASETS_TABLE.logical_id}>",
     }
     view: View = {
         f"table {topology.JOBS_TABLE.logical_id}": _moto_table(stack, names.jobs_table),
         f"table {topology.IDEMPOTENCY_TABLE.logical_id}": _moto_table(stack, names.idempotency_table),
+        f"table {topology.DATASETS_TABLE.logical_id}": _moto_table(stack, names.datasets_table),
         f"queue {topology.JOBS_QUEUE.logical_id}": _moto_queue(stack, names.jobs_queue_url, symbolic),
         f"queue {topology.JOBS_QUEUE.dlq_logical_id}": _moto_queue(stack, names.dlq_url, symbolic),
         f"bucket {topology.RESULTS_BUCKET.logical_id}": _moto_bucket(stack, names.results_bucket),
@@ -232,6 +266,19 @@ def _moto_bucket(stack: LocalStack, name: str) -> dict[str, Any]:
             }
             for rule in s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
         ],
+        "Notifications": sorted(
+            (
+                _notification(
+                    stack._function_of_arn(entry["LambdaFunctionArn"]) or "?",
+                    list(entry["Events"]),
+                    [dict(rule) for rule in entry.get("Filter", {}).get("Key", {}).get("FilterRules", [])],
+                )
+                for entry in s3.get_bucket_notification_configuration(Bucket=name).get(
+                    "LambdaFunctionConfigurations", []
+                )
+            ),
+            key=str,
+        ),
     }
 
 

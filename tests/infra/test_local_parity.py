@@ -45,6 +45,7 @@ def test_the_local_stack_builds_what_the_cdk_stack_deploys(cdk: View, local: Vie
     assert set(cdk) == {
         "table JobsTable",
         "table IdempotencyTable",
+        "table DatasetsTable",
         "queue JobsQueue",
         "queue DeadLetterQueue",
         "bucket ResultsBucket",
@@ -67,6 +68,14 @@ def test_the_properties_that_matter_are_compared(cdk: View) -> None:
     assert cdk["bucket ResultsBucket"]["Lifecycle"][0]["AbortIncompleteUploadDays"] == 1
     assert cdk["function run_backtest"][topology.Env.JOBS_TABLE] == "<JobsTable>"
     assert cdk["function status"][topology.Env.RESULTS_URL_TTL_SECONDS] == "900"
+    assert cdk["bucket ResultsBucket"]["Notifications"] == [
+        {"Function": "validate_dataset", "Events": ["s3:ObjectCreated:*"], "Prefix": topology.DATASET_UPLOADS_PREFIX}
+    ]
+    assert cdk["table DatasetsTable"]["GlobalSecondaryIndexes"]["by_owner"]["KeySchema"] == [
+        ("owner", "HASH"),
+        ("created_at", "RANGE"),
+    ]
+    assert cdk["function validate_dataset"][topology.Env.DATASETS_TABLE] == "<DatasetsTable>"
 
 
 # ---- a drift on one side only is reported --------------------------------------------------------
@@ -96,6 +105,16 @@ def test_a_bucket_built_locally_without_cors_is_reported(cdk: View, monkeypatch:
     assert problem.startswith("bucket ResultsBucket: Cors is [{") and problem.endswith("[] in the local stack")
 
 
+def test_a_bucket_built_locally_without_its_upload_notification_is_reported(
+    cdk: View, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drifted = _local_drift(
+        monkeypatch, "RESULTS_BUCKET", dataclasses.replace(topology.RESULTS_BUCKET, notifications=())
+    )
+    (problem,) = differences(cdk, drifted)
+    assert problem.startswith("bucket ResultsBucket: Notifications is [{'Function': 'validate_dataset'")
+
+
 def test_an_environment_variable_set_on_one_side_only_is_reported(cdk: View) -> None:
     with local_stack(env={"MAX_BARS": "1000"}) as stack:
         drifted = local_view(stack)
@@ -115,5 +134,6 @@ def test_a_property_changed_in_the_template_only_is_reported(synthesized: Synthe
     assert differences(cdk_view(template, synthesized.stacks["Dev"]), local) == [
         "queue JobsQueue: RedrivePolicy is {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 5} in the "
         "CDK stack, {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 3} in the local stack",
+        "table DatasetsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
         "table JobsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
     ]

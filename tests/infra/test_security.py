@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backtest_service.topology import FUNCTIONS, RUN_BACKTEST, STATUS, SUBMIT, SYMBOLS
+from backtest_service.topology import FUNCTIONS, RUN_BACKTEST, STATUS, SUBMIT, SYMBOLS, TABLES
 from infra.config import ConfigError, stage_config
 from infra.parts.waf import MANAGED_RULE_GROUPS, RATE_RULE
 from tests.infra.infra_harness import Synthesized
@@ -186,7 +186,7 @@ def test_kms_encrypts_queues_tables_topic_and_every_log_group(hardened: Template
         assert queue["Properties"]["KmsMasterKeyId"] == key_arn
         assert "SqsManagedSseEnabled" not in queue["Properties"]
     tables = resources(hardened, "AWS::DynamoDB::Table")
-    assert len(tables) == 2
+    assert len(tables) == len(TABLES)  # jobs, idempotency, datasets
     for table in tables.values():
         sse = table["Properties"]["SSESpecification"]
         assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS" and sse["KMSMasterKeyId"] == key_arn

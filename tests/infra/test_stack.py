@@ -25,6 +25,11 @@ from backtest_service.settings import Settings
 from backtest_service.topology import (
     ACTIVE_BY_OWNER,
     API_PREFIX,
+    DATASET_DATA_PREFIX,
+    DATASET_TTL_DAYS,
+    DATASET_UPLOAD_TTL_DAYS,
+    DATASET_UPLOADS_PREFIX,
+    DATASETS_TABLE,
     FUNCTIONS,
     HANDLER,
     IDEMPOTENCY_TABLE,
@@ -40,6 +45,7 @@ from backtest_service.topology import (
     STATUS,
     SUBMIT,
     SYMBOLS,
+    VALIDATE_DATASET,
     Env,
     FunctionSpec,
 )
@@ -129,6 +135,18 @@ def role_statements(template: Template, function_logical_id: str) -> list[dict[s
     return statements
 
 
+def layer_ids(template: Template) -> tuple[str, str]:
+    """The engine layer's logical id and the datasets layer's."""
+    layers = resources(template, "AWS::Lambda::LayerVersion")
+    engine = next(k for k, v in layers.items() if v["Properties"]["Description"].startswith("backtest_engine"))
+    (datasets,) = (k for k in layers if k != engine)
+    return engine, datasets
+
+
+def datasets_table_id(template: Template) -> str:
+    return only(template, "AWS::DynamoDB::Table", KeySchema=_key(DATASETS_TABLE.partition_key))
+
+
 def actions(statements: list[dict[str, Any]]) -> set[str]:
     return {action for st in statements for action in as_list(st["Action"])}
 
@@ -191,7 +209,9 @@ def test_function_runtime_size_tracing_and_logging(dev: Template, spec: Function
     assert fn["TracingConfig"] == {"Mode": "Active"}
     assert fn["LoggingConfig"]["LogFormat"] == "JSON"
     assert fn["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
-    assert [ref_id(layer) for layer in fn["Layers"]] == list(resources(dev, "AWS::Lambda::LayerVersion"))
+    engine, datasets = layer_ids(dev)
+    expected = {engine, datasets} if spec == VALIDATE_DATASET else {engine}  # no file in both: order is free
+    assert {ref_id(layer) for layer in fn["Layers"]} == expected and len(fn["Layers"]) == len(expected)
     env = fn["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == SERVICE_NAME
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
@@ -203,7 +223,13 @@ def test_every_function_gets_the_settings_it_requires(dev: Template, spec: Funct
     # Given the variables Settings refuses to start without, Then every function's environment has them
     # (a missing one would fail every cold start with SettingsError).
     required = {str(field.validation_alias) for field in Settings.model_fields.values() if field.is_required()}
-    assert required == {Env.JOBS_TABLE, Env.IDEMPOTENCY_TABLE, Env.JOBS_QUEUE_URL, Env.RESULTS_BUCKET}
+    assert required == {
+        Env.JOBS_TABLE,
+        Env.IDEMPOTENCY_TABLE,
+        Env.JOBS_QUEUE_URL,
+        Env.RESULTS_BUCKET,
+        Env.DATASETS_TABLE,
+    }
     env = props(dev, function_id(dev, spec))["Environment"]["Variables"]
     assert required <= set(env)
     assert ref_id(env[Env.JOBS_TABLE]) == only(dev, "AWS::DynamoDB::Table", KeySchema=_key(JOBS_TABLE.partition_key))
@@ -265,9 +291,10 @@ def test_log_groups_keep_logs_per_stage(dev: Template, prod: Template, spec: Fun
 
 
 def test_layer_targets_the_function_runtime(synthesized: Synthesized, dev: Template) -> None:
-    (layer,) = resources(dev, "AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["CompatibleRuntimes"] == [f"python{PYTHON_VERSION}"]
-    assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
+    assert len(resources(dev, "AWS::Lambda::LayerVersion")) == 2  # the engine's and the datasets' (pyarrow)
+    for layer in resources(dev, "AWS::Lambda::LayerVersion").values():
+        assert layer["Properties"]["CompatibleRuntimes"] == [f"python{PYTHON_VERSION}"]
+        assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
     # The tests synthesize with the source tree as the layer: the stack says so, loudly.
     warnings = synthesized.messages("Dev", "aws:cdk:warning")
     assert any("make layer" in text for text in warnings), warnings
@@ -343,8 +370,12 @@ def test_symbols_touches_no_data(dev: Template) -> None:
 def test_runner_updates_jobs_writes_results_and_consumes(dev: Template) -> None:
     statements = role_statements(dev, function_id(dev, RUN_BACKTEST))
     jobs, queue = jobs_table_id(dev), jobs_queue_id(dev)
-    for action in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"):
+    for action in ("dynamodb:UpdateItem", "dynamodb:PutItem"):
         assert [ref_id(r) for r in granted(statements, action)] == [jobs]
+    # GetItem: its jobs, and the dataset a job names (the datasets table), whose copy it reads.
+    assert sorted(ref_id(r) for r in granted(statements, "dynamodb:GetItem")) == sorted([jobs, datasets_table_id(dev)])
+    (copies,) = granted(statements, "s3:GetObject")
+    assert f"/{DATASET_DATA_PREFIX}*" in json.dumps(copies)
     # Write results (multipart for large record files), and remove those of a job cancelled or deleted while
     # they were written
     for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"):
@@ -352,8 +383,8 @@ def test_runner_updates_jobs_writes_results_and_consumes(dev: Template) -> None:
         assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
         assert [ref_id(r) for r in granted(statements, action)] == [queue]
-    # Cannot: delete jobs, read results, queue new work.
-    assert not {"dynamodb:DeleteItem", "dynamodb:DeleteTable", "s3:GetObject"} & actions(statements)
+    # Cannot: delete jobs, read results (only datasets' copies), queue new work.
+    assert not {"dynamodb:DeleteItem", "dynamodb:DeleteTable"} & actions(statements)
     assert "sqs:SendMessage" not in actions(statements)
 
 
@@ -492,17 +523,21 @@ def test_results_bucket(dev: Template) -> None:
     }
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    rule, *dataset_rules = bucket["LifecycleConfiguration"]["Rules"]
     assert (rule["Prefix"], rule["ExpirationInDays"], rule["Status"]) == (
         RESULTS_PREFIX,
         JOB_TTL_DAYS + 1,  # a day after the job records: a link the status gives out never points at nothing
         "Enabled",
     )
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in dataset_rules] == [
+        (DATASET_UPLOADS_PREFIX, DATASET_UPLOAD_TTL_DAYS),
+        (DATASET_DATA_PREFIX, DATASET_TTL_DAYS),
+    ]
     assert "VersioningConfiguration" not in bucket  # results are write-once (see storage.py)
     access_logs = ref_id(bucket["LoggingConfiguration"]["DestinationBucketName"])
     assert access_logs in resources(dev, "AWS::S3::Bucket") and access_logs != results_bucket_id(dev)
     (cors,) = bucket["CorsConfiguration"]["CorsRules"]
-    assert cors["AllowedOrigins"] == list(DEV_ORIGINS) and cors["AllowedMethods"] == ["GET", "HEAD"]
+    assert cors["AllowedOrigins"] == list(DEV_ORIGINS) and cors["AllowedMethods"] == ["GET", "HEAD", "POST"]
 
 
 @pytest.mark.parametrize("which", ["results", "access_logs"])

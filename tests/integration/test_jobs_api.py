@@ -494,9 +494,9 @@ def test_an_expired_job_says_so_and_its_results_are_gone(
 
 
 def test_stored_results_outlive_the_job_record() -> None:
-    from backtest_service.topology import JOB_TTL_DAYS, RESULTS_BUCKET
+    from backtest_service.topology import JOB_TTL_DAYS, RESULTS_BUCKET, RESULTS_PREFIX
 
-    (rule,) = RESULTS_BUCKET.lifecycle
+    (rule,) = (rule for rule in RESULTS_BUCKET.lifecycle if rule.prefix == RESULTS_PREFIX)  # datasets have theirs
     assert rule.expiration_days > JOB_TTL_DAYS
 
 

@@ -92,6 +92,8 @@ def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: 
         f"{API_PREFIX}/market-data/symbols",
         f"{API_PREFIX}/performance-metrics/definitions",
         "/health",
+        f"{API_PREFIX}/datasets",
+        f"{API_PREFIX}/datasets/{{dataset_id}}",
     }
     submit = doc["paths"][f"{API_PREFIX}/run"]["post"]
     assert submit["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SubmitRequest")

@@ -54,17 +54,55 @@ _MAX_NS = np.datetime64("2200-01-01", "ns").astype(np.int64)
 
 
 def read_csv_bars(
-    source: str | os.PathLike[str] | io.TextIOBase,
+    source: str | os.PathLike[str] | io.TextIOBase | io.BufferedIOBase | bytes,
     *,
     symbol: str = "CUSTOM",
     lot_size: float = 1.0,
     periods_per_year: int | None = None,
     timeframe: str | None = None,
 ) -> Bars:
-    """Bars from a CSV: a path, an open text stream, or the CSV text itself (a str holding a newline)."""
+    """Bars from a CSV: a path, an open text or binary stream, the CSV bytes, or the CSV text itself (a str
+    holding a newline).
+
+    How: the file is parsed by a columnar reader (pyarrow's CSV reader when installed, else pandas' C
+    engine) with the prices typed float64, then validated with vectorized checks (`columnar.finish`). The
+    few cases those readers cannot decide exactly (a cell that is not a number, a missing value, a time
+    they cannot parse, separate date and time columns, blank lines before a problem) are handed to the
+    exact reader below (`_read_exact`), which parses cell by cell and names the line: a valid file never
+    takes it, and every error message is the exact reader's.
+    """
+    _check_arguments(symbol, lot_size, periods_per_year, timeframe)
+    from backtest_engine import columnar  # here: it imports this module's helpers
+
+    data, exact_source = _as_input(source, columnar.CsvInput)
+    if data is not None:
+        _check_text(data.head)
+        parsed = columnar.parse_csv(data)
+        if parsed is not None:
+            bars = columnar.finish(
+                parsed,
+                symbol=symbol,
+                lot_size=lot_size,
+                periods_per_year=periods_per_year,
+                timeframe=timeframe,
+                source="csv",
+            )
+            if bars is not None:
+                return bars
+    return _read_exact(
+        exact_source, symbol=symbol, lot_size=lot_size, periods_per_year=periods_per_year, timeframe=timeframe
+    )
+
+
+def _check_arguments(symbol: Any, lot_size: Any, periods_per_year: Any, timeframe: Any) -> None:
     if not isinstance(symbol, str) or not symbol.strip():
         raise UserInputError("symbol must be a non-empty string")
-    if not isinstance(lot_size, int | float) or not math.isfinite(lot_size) or lot_size <= 0:
+    if (
+        isinstance(lot_size, bool)
+        or not isinstance(lot_size, int | float)
+        or not math.isfinite(lot_size)
+        or lot_size <= 0
+    ):
         raise UserInputError(f"lot_size must be a positive number, got {lot_size!r}")
     if periods_per_year is not None and (
         isinstance(periods_per_year, bool) or not isinstance(periods_per_year, int) or periods_per_year <= 0
@@ -73,6 +111,52 @@ def read_csv_bars(
     if timeframe is not None and (not isinstance(timeframe, str) or not timeframe.strip()):
         raise UserInputError("timeframe must be a non-empty string")
 
+
+def _as_input(source: Any, csv_input: Any) -> tuple[Any, Any]:
+    """The file for the columnar reader (a `columnar.CsvInput`; None: leave it to the exact reader), and
+    what the exact reader reads should it be needed (a stream is read once here, so it gets a copy)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        return csv_input.of_bytes(data), io.BytesIO(data)
+    if isinstance(source, io.TextIOBase) or hasattr(source, "read"):
+        content = source.read()
+        if isinstance(content, str):
+            encoded = _encoded(content)
+            return (csv_input.of_bytes(encoded) if encoded is not None else None), io.StringIO(content)
+        if isinstance(content, bytes | bytearray):
+            return csv_input.of_bytes(bytes(content)), io.BytesIO(bytes(content))
+        return None, source
+    if isinstance(source, str) and "\n" in source:
+        encoded = _encoded(source)
+        return (csv_input.of_bytes(encoded) if encoded is not None else None), source
+    if isinstance(source, str | os.PathLike):
+        try:
+            return csv_input.of_path(source), source
+        except OSError:
+            return None, source  # the exact reader names the problem
+    return None, source
+
+
+def _check_text(data: bytes) -> None:
+    """A clear error for a file that is not text at all (pandas would report a confusing parse error)."""
+    head = data[:65536]
+    if head.startswith(b"PAR1"):
+        raise DataError("the file is a Parquet file, not a CSV: read it as Parquet (dataset format parquet)")
+    if b"\x00" in head:
+        raise DataError("the file is not text (it holds NUL bytes): a CSV is UTF-8 text with a header line")
+
+
+def _encoded(text: str) -> bytes | None:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the exact reader reports it
+        return None
+
+
+def _read_exact(
+    source: Any, *, symbol: str, lot_size: float, periods_per_year: int | None, timeframe: str | None
+) -> Bars:
+    """The exact reader: every cell parsed as text, so each problem names its file line and column."""
     frame = _read(source)
     columns = _columns(frame)
     lines = np.arange(len(frame), dtype=np.int64) + 2  # the header is line 1
@@ -86,7 +170,7 @@ def read_csv_bars(
         lines = lines[keep]
         text = {name: values[keep] for name, values in text.items()}
     if len(lines) < 2:
-        raise DataError(f"the CSV needs at least two bars; it has {len(lines)}")
+        raise DataError(too_few_bars_message(len(lines)))
 
     if "clock" in text:  # separate date and time-of-day columns
         _check_present(text["time"], lines, columns["time"])
@@ -94,26 +178,53 @@ def read_csv_bars(
         text["time"] = np.array([f"{d} {t}" for d, t in zip(text["time"], text["clock"], strict=True)], dtype=object)
     times = _parse_times(text["time"], lines, columns["time"])
     values = {name: _parse_numbers(text[name], lines, columns[name]) for name in VALUE_COLUMNS}
-    _check_bars(values, lines, columns)
+    check_bars(values, lines, columns)
 
     order = np.argsort(times, kind="stable")
     times, lines = times[order], lines[order]
+    check_unique_times(times, lines)
+    arrays = {name: np.ascontiguousarray(values[name][order], dtype=np.float64) for name in VALUE_COLUMNS}
+    return make_bars(
+        times, arrays, symbol=symbol, lot_size=lot_size, periods_per_year=periods_per_year, timeframe=timeframe
+    )
+
+
+def too_few_bars_message(count: int) -> str:
+    return f"the CSV needs at least two bars; it has {count}"
+
+
+def check_unique_times(times: np.ndarray, lines: np.ndarray, where: str = "lines") -> None:
+    """`times` sorted; a `DataError` naming the first two rows (their lines) that share a time."""
     same = np.flatnonzero(times[1:] == times[:-1])
     if len(same):
         i = same[0]
         first, second = sorted((int(lines[i]), int(lines[i + 1])))
-        raise DataError(f"duplicate time {_iso(times[i])} on lines {first} and {second}", line=second)
+        raise DataError(
+            f"duplicate time {_iso(times[i])} on {where} {first} and {second}",
+            line=second if where == "lines" else None,
+        )
 
+
+def make_bars(
+    times: np.ndarray,
+    arrays: dict[str, np.ndarray],
+    *,
+    symbol: str,
+    lot_size: float,
+    periods_per_year: int | None,
+    timeframe: str | None,
+    source: str = "csv",
+) -> Bars:
+    """The `Bars` of validated, sorted columns, with the calendar and timeframe inferred unless given."""
     if periods_per_year is None:
         weekday = (times // _DAY_NS + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
         periods_per_year = 365 if bool(np.any(weekday >= 5)) else 252
     if timeframe is None:
         timeframe = _infer_timeframe(np.diff(times))
-    arrays = {name: np.ascontiguousarray(values[name][order], dtype=np.float64) for name in VALUE_COLUMNS}
     return Bars(
         symbol=symbol.strip(),
         timeframe=timeframe,
-        times=times.view("datetime64[ns]"),
+        times=np.ascontiguousarray(times, dtype=np.int64).view("datetime64[ns]"),
         open=arrays["open"],
         high=arrays["high"],
         low=arrays["low"],
@@ -121,7 +232,7 @@ def read_csv_bars(
         volume=arrays["volume"],
         lot_size=float(lot_size),
         periods_per_year=periods_per_year,
-        source="csv",
+        source=source,
     )
 
 
@@ -151,36 +262,56 @@ def _read(source: Any) -> pd.DataFrame:
 
 def _columns(frame: pd.DataFrame) -> dict[str, str]:
     """Map the standard names (time, open, ..., volume; clock for a separate time-of-day) to headers."""
+    out = map_headers([str(header) for header in frame.columns])
+    date, time_header = out.pop("_date_header", None), out.pop("_time_header", None)
+    if date is not None and time_header is not None:
+        clock = frame[time_header].fillna("").astype(str).str.strip()
+        clock = clock[clock != ""]
+        if len(clock) and clock.str.match(_CLOCK).all():
+            out["time"], out["clock"] = date, time_header
+    return out
+
+
+def map_headers(headers: list[str]) -> dict[str, str]:
+    """The header of each standard column (time, open, high, low, close, volume), or a `DataError` naming
+    line 1. When the time column is `time` and there is a `date` column too, the result also holds
+    `_time_header` and `_date_header`: the two may be a date and a time of day (`_columns` decides)."""
     by_name: dict[str, str] = {}
-    for header in frame.columns:
-        name = str(header).strip().lstrip("\ufeff").lower()
+    for header in headers:
+        name = header.strip().lstrip("\ufeff").lower()
         if name in by_name:
             raise DataError(f"column {name!r} appears twice in the header (line 1)", line=1)
-        by_name[name] = str(header)
+        by_name[name] = header
     out: dict[str, str] = {}
     aliases = [a for a in TIME_ALIASES if a in by_name]
     if not aliases:
         raise DataError(
             "no time column: the header (line 1) needs one of time, timestamp, datetime or date; "
-            f"found: {', '.join(map(str, frame.columns))}",
+            f"found: {', '.join(headers)}{_delimiter_hint(headers)}",
             line=1,
         )
     out["time"] = by_name[aliases[0]]
-    if aliases[0] == "time" and "date" in by_name:
-        clock = frame[by_name["time"]].fillna("").astype(str).str.strip()
-        clock = clock[clock != ""]
-        if len(clock) and clock.str.match(_CLOCK).all():
-            out["time"], out["clock"] = by_name["date"], by_name["time"]
     missing = [c for c in VALUE_COLUMNS if c not in by_name]
     if missing:
         raise DataError(
             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} in the header (line 1); "
             f"expected time, open, high, low, close, volume (volume is required: use 0 when unknown); "
-            f"found: {', '.join(map(str, frame.columns))}",
+            f"found: {', '.join(headers)}",
             line=1,
         )
     out.update({c: by_name[c] for c in VALUE_COLUMNS})
+    if aliases[0] == "time" and "date" in by_name:
+        out["_time_header"], out["_date_header"] = by_name["time"], by_name["date"]
     return out
+
+
+def _delimiter_hint(headers: list[str]) -> str:
+    """When the header is one column holding ';', tabs or '|': the file uses another delimiter."""
+    if len(headers) == 1:
+        for delimiter in (";", "\t", "|"):
+            if delimiter in headers[0]:
+                return f" (the header is one column: the file seems to use {delimiter!r} between values; use commas)"
+    return ""
 
 
 def _check_present(text: np.ndarray, lines: np.ndarray, column: str) -> None:
@@ -245,30 +376,33 @@ def _parse_one_by_one(text: np.ndarray) -> pd.Series:
     return pd.Series(out, dtype="datetime64[us, UTC]")
 
 
-def _check_bars(values: dict[str, np.ndarray], lines: np.ndarray, columns: dict[str, str]) -> None:
+def check_bars(values: dict[str, np.ndarray], lines: np.ndarray, columns: dict[str, str], where: str = "line") -> None:
+    """Positive prices, low <= min(open, close), max(open, close) <= high, volume >= 0; the first row
+    breaking a rule is named (`lines`, `where`: see `_fail`)."""
     for name in PRICE_COLUMNS:
         bad = np.flatnonzero(values[name] <= 0)
         if len(bad):
-            _fail(bad, lines, columns[name], f"price must be positive, got {values[name][bad[0]]:g}")
+            _fail(bad, lines, columns[name], f"price must be positive, got {values[name][bad[0]]:g}", where)
     o, h, low, c = (values[name] for name in PRICE_COLUMNS)
     top, bottom = np.maximum(o, c), np.minimum(o, c)
     bad = np.flatnonzero(h < top)
     if len(bad):
         i = bad[0]
-        _fail(bad, lines, columns["high"], f"high {h[i]:g} is below max(open, close) = {top[i]:g}")
+        _fail(bad, lines, columns["high"], f"high {h[i]:g} is below max(open, close) = {top[i]:g}", where)
     bad = np.flatnonzero(low > bottom)
     if len(bad):
         i = bad[0]
-        _fail(bad, lines, columns["low"], f"low {low[i]:g} is above min(open, close) = {bottom[i]:g}")
+        _fail(bad, lines, columns["low"], f"low {low[i]:g} is above min(open, close) = {bottom[i]:g}", where)
     bad = np.flatnonzero(values["volume"] < 0)
     if len(bad):
-        _fail(bad, lines, columns["volume"], f"volume must be >= 0, got {values['volume'][bad[0]]:g}")
+        _fail(bad, lines, columns["volume"], f"volume must be >= 0, got {values['volume'][bad[0]]:g}", where)
 
 
-def _fail(bad: np.ndarray, lines: np.ndarray, column: str, problem: str) -> None:
-    line = int(lines[bad[0]])
+def _fail(bad: np.ndarray, lines: np.ndarray, column: str, problem: str, where: str = "line") -> None:
+    """`lines`: the file line of each row (`where="line"`), or its 1-based row number (`where="row"`, Parquet)."""
+    at = int(lines[bad[0]])
     more = f" ({len(bad)} rows have this problem)" if len(bad) > 1 else ""
-    raise DataError(f"line {line}, column {column!r}: {problem}{more}", line=line)
+    raise DataError(f"{where} {at}, column {column!r}: {problem}{more}", line=at if where == "line" else None)
 
 
 def _iso(ns: np.int64) -> str:

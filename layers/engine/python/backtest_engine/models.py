@@ -24,6 +24,9 @@ from pydantic_core import PydanticCustomError
 from backtest_engine.catalog import HISTORY_END, HISTORY_START, MAX_BARS, SYMBOLS, estimate_bars
 
 MAX_CODE_BYTES = 64 * 1024
+# The symbol of a request that names a dataset (and of a user's own bars: `csv_data`'s default label).
+DATASET_SYMBOL = "CUSTOM"
+_DATASET_ID = r"^[A-Za-z0-9_-]{1,128}$"
 MAX_PARAMETERS = 64
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -84,6 +87,25 @@ class BacktestRequest(BaseModel):
         ),
     ] = Field(default_factory=dict)
     name: Annotated[str | None, Field(max_length=200, description="A label for the run.")] = None
+    dataset_id: Annotated[
+        str | None,
+        Field(
+            pattern=_DATASET_ID,
+            description=(
+                "One of your READY datasets (POST /api/backtest/datasets), in place of symbol: its bars are the "
+                "market data. timeframe, start_date and end_date then default to the dataset's own; given, they "
+                "pick its days and a coarser timeframe to aggregate to, checked against the dataset."
+            ),
+        ),
+    ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_symbol(cls, data: object) -> object:
+        """A request naming a dataset has no symbol of its own: it gets `DATASET_SYMBOL`."""
+        if isinstance(data, dict) and data.get("dataset_id") is not None and data.get("symbol") in (None, ""):
+            return {**data, "symbol": DATASET_SYMBOL}
+        return data
 
     @field_validator("strategy_code")
     @classmethod
@@ -100,7 +122,9 @@ class BacktestRequest(BaseModel):
     def _symbol_known(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip().upper()
         if (info.context or {}).get("custom_data"):
-            return v or "CUSTOM"
+            return v or DATASET_SYMBOL
+        if v == DATASET_SYMBOL:  # a dataset's; `_symbol_or_dataset` checks that one is named
+            return v
         if v not in SYMBOLS:
             raise ValueError(f"unknown symbol {v!r}; available: {', '.join(SYMBOLS)}")
         return v
@@ -133,12 +157,27 @@ class BacktestRequest(BaseModel):
                 raise ValueError(f"parameter {key!r} is longer than 1000 characters")
         return v
 
+    @field_validator("dataset_id")
+    @classmethod
+    def _not_with_a_symbol(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and info.data.get("symbol", DATASET_SYMBOL) != DATASET_SYMBOL:
+            raise ValueError(
+                f"give symbol or dataset_id, not both: dataset {v!r} replaces symbol {info.data['symbol']!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _symbol_or_dataset(self, info: ValidationInfo) -> BacktestRequest:
+        if self.symbol == DATASET_SYMBOL and self.dataset_id is None and not (info.context or {}).get("custom_data"):
+            raise ValueError(f"unknown symbol {self.symbol!r}; available: {', '.join(SYMBOLS)} (or give a dataset_id)")
+        return self
+
     @model_validator(mode="after")
     def _dates_and_size(self, info: ValidationInfo) -> BacktestRequest:
         ctx = info.context or {}
         if self.end_date < self.start_date:
             raise _field_error("end_date", f"end_date {self.end_date} is before start_date {self.start_date}")
-        if ctx.get("custom_data"):
+        if ctx.get("custom_data") or self.dataset_id is not None:  # the dataset's range is checked at submit
             return self
         for name in ("start_date", "end_date"):
             day = getattr(self, name)

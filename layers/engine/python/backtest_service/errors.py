@@ -165,3 +165,17 @@ def invalid_from_errors(errors: Sequence[Mapping[str, Any]]) -> RequestInvalid:
         entries.append({"field": name, "message": msg})
     first = entries[0]["field"] if entries else None
     return RequestInvalid("; ".join(problems) or "the request is invalid", field=first, errors=entries)
+
+
+# ---- datasets --------------------------------------------------------------------------------------
+
+
+class DatasetNotFound(ServiceError):
+    """Unknown dataset id, or one owned by someone else: one answer for both."""
+
+    code = "NotFound"
+    status = 404
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(f"no dataset with dataset_id {dataset_id!r}", field="dataset_id")
+        self.dataset_id = dataset_id

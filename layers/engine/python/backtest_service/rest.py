@@ -49,7 +49,7 @@ CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Typ
 _ERROR_DESCRIPTIONS = {
     400: "Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token",
     401: "No authenticated caller",
-    404: "Unknown execution id (or one owned by another caller)",
+    404: "Unknown execution id or dataset id (or one owned by another caller)",
     409: "Conflict: the job has no results yet (not SUCCEEDED), or the same Idempotency-Key is still being processed",
     410: "The job's results have expired",
     413: "strategy_code is larger than 64 KiB",

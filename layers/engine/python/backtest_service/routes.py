@@ -19,7 +19,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from backtest_service.api_models import SubmitRequest, UpdateRequest
-from backtest_service.topology import API_PREFIX, RESULTS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
+from backtest_service.dataset_models import CreateDatasetRequest
+from backtest_service.topology import API_PREFIX, DATASETS, RESULTS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
 
 # caller: API Gateway authenticates the caller (the stack's Cognito authorizer, or IAM SigV4 in
 # authMode=iam) and the function reads who it is; public: no authorization, nothing about any caller.
@@ -80,6 +81,11 @@ METRIC_DEFINITIONS = Route("GET", f"{API_PREFIX}/performance-metrics/definitions
 HEALTH = Route("GET", "/health", SYMBOLS, auth="public")
 OPENAPI_DOCUMENT = Route("GET", f"{API_PREFIX}/openapi.json", SYMBOLS, auth="public", documented=False)
 SWAGGER_UI = Route("GET", f"{API_PREFIX}/docs", SYMBOLS, auth="public", documented=False)
+# The caller's own market data (datasets.py).
+CREATE_DATASET = Route("POST", f"{API_PREFIX}/datasets", DATASETS, body=CreateDatasetRequest)
+LIST_DATASETS = Route("GET", f"{API_PREFIX}/datasets", DATASETS)
+GET_DATASET = Route("GET", f"{API_PREFIX}/datasets/{{dataset_id}}", DATASETS)
+DELETE_DATASET = Route("DELETE", f"{API_PREFIX}/datasets/{{dataset_id}}", DATASETS)
 
 ROUTES: tuple[Route, ...] = (
     SUBMIT_BACKTEST,
@@ -96,6 +102,10 @@ ROUTES: tuple[Route, ...] = (
     HEALTH,
     OPENAPI_DOCUMENT,
     SWAGGER_UI,
+    CREATE_DATASET,
+    LIST_DATASETS,
+    GET_DATASET,
+    DELETE_DATASET,
 )
 
 

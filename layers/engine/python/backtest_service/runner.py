@@ -52,6 +52,7 @@ from backtest_engine.models import BacktestRequest
 from backtest_engine.result import EQUITY_DTYPE, TRADE_DTYPE, BacktestResult, iter_json, npy_chunks
 from backtest_engine.sandbox import SandboxLimits
 from backtest_engine.sandbox.supervisor import Cancelled, default_supervisor
+from backtest_service import dataset_bars
 from backtest_service.errors import JobAlreadyTerminal, JobBusy, JobNotFound, RunnerVanished, invalid_from_errors
 from backtest_service.job_monitor import JobMonitor
 from backtest_service.job_queue import decode_message
@@ -88,7 +89,8 @@ class EngineRun:
     bars: Bars  # what the strategy ran on (the report draws the price and buy-and-hold from it)
 
 
-Engine = Callable[[BacktestRequest, SandboxLimits, RunHooks], EngineRun]
+# (request, limits, hooks); with a fourth argument, a dataset's bars in place of the synthetic catalog's.
+Engine = Callable[..., EngineRun]
 
 
 class Outcome(StrEnum):
@@ -99,11 +101,14 @@ class Outcome(StrEnum):
     MISSING = "MISSING"  # no such job (expired by TTL, or deleted): nothing to do
 
 
-def run_engine(request: BacktestRequest, limits: SandboxLimits, hooks: RunHooks | None = None) -> EngineRun:
+def run_engine(
+    request: BacktestRequest, limits: SandboxLimits, hooks: RunHooks | None = None, bars: Bars | None = None
+) -> EngineRun:
     hooks = hooks or RunHooks()
     if hooks.on_stage is not None:
         hooks.on_stage(Stage.DATA)
-    bars = load_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
+    if bars is None:
+        bars = load_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
     result = run_backtest(
         request,
         bars=bars,
@@ -222,7 +227,9 @@ def _run(job: JobRecord, monitor: JobMonitor, deps: RunnerDeps) -> Outcome:
             request = BacktestRequest.model_validate(job.request, context={"max_bars": None})
         except ValidationError as exc:
             raise UserInputError(invalid_from_errors(exc.errors()).message) from None
-        run = deps.engine(request, sandbox_limits(deps.settings), hooks)
+        bars = dataset_bars.bars_for(request, job.owner)  # a dataset's bars; None: the synthetic catalog
+        limits = sandbox_limits(deps.settings)
+        run = deps.engine(request, limits, hooks) if bars is None else deps.engine(request, limits, hooks, bars)
     except Cancelled:
         return _finish_cancelled(execution_id, deps)
     except (StrategyFault, UserInputError) as fault:

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     results_bucket: Annotated[
         str, Field(validation_alias=Env.RESULTS_BUCKET, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     ]
+    datasets_table: Annotated[str, _NAME, Field(validation_alias=Env.DATASETS_TABLE)]
     job_ttl_days: Annotated[int, Field(validation_alias=Env.JOB_TTL_DAYS, ge=1, le=3650)] = topology.JOB_TTL_DAYS
     max_receive_count: Annotated[int, Field(validation_alias=Env.MAX_RECEIVE_COUNT, ge=1, le=1000)] = (
         topology.JOBS_QUEUE.max_receive_count

@@ -41,7 +41,7 @@ from backtest_engine.catalog import estimate_bars
 from backtest_engine.models import MAX_CODE_BYTES, BacktestRequest
 from backtest_engine.parameters import Declared, declared_parameters, effective_parameters, parameter_problems
 from backtest_engine.sandbox import compile_strategy
-from backtest_service import clients
+from backtest_service import clients, datasets
 from backtest_service.api_models import SubmitResponse, ValidateResponse
 from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, TooManyJobs, invalid_from_errors
 from backtest_service.job_queue import JobQueue, default_job_queue
@@ -100,7 +100,8 @@ def register_lambda_context(context: Any) -> None:
 
 def validate_request(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> BacktestRequest:
     """The request with every check of `BacktestRequest` under this deployment's bar cap."""
-    data = body.model_dump() if isinstance(body, BaseModel) else dict(body)
+    # exclude_unset: the request knows which fields the caller gave (a dataset's own dates apply otherwise)
+    data = body.model_dump(exclude_unset=True) if isinstance(body, BaseModel) else dict(body)
     if (where := _not_unicode_text(data)) is not None:  # DynamoDB stores UTF-8: refuse, never a 5xx
         raise RequestInvalid(
             f"{where} contains a lone surrogate (\\ud800-\\udfff), which is not Unicode text; remove it",
@@ -163,14 +164,21 @@ def check_submission(body: BaseModel | Mapping[str, Any], *, max_bars: int) -> C
     return Checked(request=request, style=strategy.style, declared=declared)
 
 
-def validate_backtest(body: BaseModel | Mapping[str, Any], *, deps: SubmitDeps | None = None) -> ValidateResponse:
+def validate_backtest(
+    body: BaseModel | Mapping[str, Any], *, deps: SubmitDeps | None = None, owner: str | None = None
+) -> ValidateResponse:
     """`POST /validate`: what `POST /run` would check, and nothing stored or queued."""
     settings = deps.settings if deps is not None else get_settings()
     checked = check_submission(body, max_bars=settings.max_bars)
     request = checked.request
+    if request.dataset_id is not None:  # the caller's READY dataset (422 otherwise); its rows bound the bars
+        request = datasets.resolve_request(request, owner or "")
+        estimated = datasets.dataset_rows(request.dataset_id or "", owner or "")
+    else:
+        estimated = estimate_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
     return ValidateResponse(
         style=checked.style,
-        estimated_bars=estimate_bars(request.symbol, request.timeframe, request.start_date, request.end_date),
+        estimated_bars=estimated,
         parameters=effective_parameters(checked.declared, dict(request.parameters)),
         declared_parameters=checked.declared.types,
     )
@@ -186,6 +194,7 @@ def submit_backtest(
     """Validate, compile-check, store and queue one backtest for `owner`; the 202 answer."""
     deps = deps or default_deps()
     request = check_submission(body, max_bars=deps.settings.max_bars).request
+    request = datasets.resolve_request(request, owner)  # dataset_id: the caller's READY dataset, else 422
     if idempotency_key is None:
         return create_job(request, owner, deps)
     first_answer = _idempotent_create(deps)(

@@ -25,6 +25,7 @@ class Env:
     RESULTS_BUCKET = "RESULTS_BUCKET_NAME"
     JOB_TTL_DAYS = "JOB_TTL_DAYS"
     MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
+    DATASETS_TABLE = "DATASETS_TABLE_NAME"
     RESULTS_URL_TTL_SECONDS = "RESULTS_URL_TTL_SECONDS"
     MAX_BARS = "MAX_BARS"
     STRATEGY_CPU_SECONDS = "STRATEGY_CPU_SECONDS"
@@ -106,7 +107,22 @@ JOBS_TABLE = TableSpec(
 IDEMPOTENCY_TABLE = TableSpec(
     logical_id="IdempotencyTable", name="idempotency", partition_key="id", ttl_attribute="expiration"
 )
-TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE)
+# The callers' own market data (datasets.py): one item per dataset, listed per owner like the jobs.
+DATASETS_TABLE = TableSpec(
+    logical_id="DatasetsTable",
+    name="datasets",
+    partition_key="dataset_id",
+    ttl_attribute="expires_at",
+    gsi_name="by_owner",
+    gsi_partition_key="owner",
+    gsi_sort_key="created_at",
+    point_in_time_recovery=True,
+)
+TABLES = (
+    JOBS_TABLE,
+    IDEMPOTENCY_TABLE,
+    DATASETS_TABLE,
+)
 
 
 # Every function is `functions/<name>/handler.py` and Lambda calls its `lambda_handler(event, context)`.
@@ -169,6 +185,15 @@ class CorsRule:
 
 
 @dataclass(frozen=True)
+class BucketNotification:
+    """S3 invokes `function` (asynchronously) for each object created under `prefix`."""
+
+    function: FunctionSpec
+    prefix: str
+    events: tuple[str, ...] = ("s3:ObjectCreated:*",)
+
+
+@dataclass(frozen=True)
 class BucketSpec:
     """An S3 bucket: public access blocked, SSE-S3 (AES256) encryption, versioning off."""
 
@@ -178,6 +203,7 @@ class BucketSpec:
     cors: CorsRule | None = None
     encryption: str = "AES256"
     versioned: bool = False
+    notifications: tuple[BucketNotification, ...] = ()
 
 
 # API Gateway ends an integration after 29 s: `POST /run?wait=` waits at most MAX_WAIT_SECONDS, and the
@@ -215,7 +241,29 @@ RUN_BACKTEST = FunctionSpec(
     "Runs queued backtests in the sandbox and stores results",
     settings=(Env.JOB_TTL_DAYS, Env.MAX_RECEIVE_COUNT),
 )
-FUNCTIONS = (SUBMIT, STATUS, RESULTS, SYMBOLS, RUN_BACKTEST)
+# Datasets (the caller's own OHLCV): the API function (no numpy, no pyarrow) and the one that validates an
+# upload once, invoked by the bucket's notification; only it has pyarrow (its own layer, infra/build_layer.py).
+DATASETS = FunctionSpec(
+    "datasets",
+    512,
+    10,
+    "Creates (with a presigned upload), lists, shows and deletes the caller's datasets",
+)
+VALIDATE_DATASET = FunctionSpec(
+    "validate_dataset",
+    2048,
+    180,
+    "Validates an uploaded dataset once and stores its columnar copy",
+)
+FUNCTIONS = (
+    SUBMIT,
+    STATUS,
+    RESULTS,
+    SYMBOLS,
+    RUN_BACKTEST,
+    DATASETS,
+    VALIDATE_DATASET,
+)
 
 JOBS_QUEUE = QueueSpec(
     logical_id="JobsQueue",
@@ -241,6 +289,17 @@ JOB_TTL_DAYS = 30
 RESULTS_PREFIX = "results/"
 RESULTS_URL_TTL_SECONDS = 900
 
+# Datasets live in the results bucket under their own prefix: the raw upload (a presigned POST, at most
+# DATASET_MAX_BYTES, kept a day: it is read once, by the validation) and the validated columnar copy the
+# runner reads (kept, like the dataset's record, DATASET_TTL_DAYS after its creation).
+DATASETS_PREFIX = "datasets/"
+DATASET_UPLOADS_PREFIX = f"{DATASETS_PREFIX}uploads/"
+DATASET_DATA_PREFIX = f"{DATASETS_PREFIX}data/"
+DATASET_TTL_DAYS = 30
+DATASET_UPLOAD_TTL_DAYS = 1
+DATASET_MAX_BYTES = 100 * 1024 * 1024
+DATASET_UPLOAD_URL_TTL_SECONDS = 900
+
 # Versioning off: results are written once under a fresh execution id and never overwritten (the runner
 # skips terminal jobs), so versions would only keep expired objects around as noncurrent versions.
 RESULTS_BUCKET = BucketSpec(
@@ -256,9 +315,23 @@ RESULTS_BUCKET = BucketSpec(
             expiration_days=JOB_TTL_DAYS + 1,
             abort_incomplete_upload_days=1,
         ),
+        LifecycleRule(
+            id="expire-dataset-uploads",
+            prefix=DATASET_UPLOADS_PREFIX,
+            expiration_days=DATASET_UPLOAD_TTL_DAYS,
+            abort_incomplete_upload_days=1,
+        ),
+        LifecycleRule(
+            id="expire-datasets",
+            prefix=DATASET_DATA_PREFIX,
+            expiration_days=DATASET_TTL_DAYS,
+            abort_incomplete_upload_days=1,
+        ),
     ),
-    # The frontend fetches the full result through the presigned link the status call returns.
-    cors=CorsRule(methods=("GET", "HEAD"), headers=("*",), max_age_seconds=3600),
+    # The frontend fetches the full result through the presigned link the status call returns, and
+    # uploads a dataset with the presigned POST the datasets function returns.
+    cors=CorsRule(methods=("GET", "HEAD", "POST"), headers=("*",), max_age_seconds=3600),
+    notifications=(BucketNotification(function=VALIDATE_DATASET, prefix=DATASET_UPLOADS_PREFIX),),
 )
 
 
@@ -272,7 +345,7 @@ SETTING_VALUES = {
 
 
 def resource_environment(
-    *, jobs_table: str, idempotency_table: str, jobs_queue_url: str, results_bucket: str
+    *, jobs_table: str, idempotency_table: str, jobs_queue_url: str, results_bucket: str, datasets_table: str
 ) -> dict[str, str]:
     """The variables naming the resources: every function gets them (Settings requires them at cold start,
     so a misconfigured function fails loudly); what it may DO with them is its role's business."""
@@ -281,6 +354,7 @@ def resource_environment(
         Env.IDEMPOTENCY_TABLE: idempotency_table,
         Env.JOBS_QUEUE_URL: jobs_queue_url,
         Env.RESULTS_BUCKET: results_bucket,
+        Env.DATASETS_TABLE: datasets_table,
     }
 
 
@@ -308,6 +382,7 @@ class Output:
     DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
     RESULTS_BUCKET_NAME = "ResultsBucketName"
     JOBS_TABLE_NAME = "JobsTableName"
+    DATASETS_TABLE_NAME = "DatasetsTableName"
     IDEMPOTENCY_TABLE_NAME = "IdempotencyTableName"
     ALARM_TOPIC_ARN = "AlarmTopicArn"
     DASHBOARD_NAME = "DashboardName"
