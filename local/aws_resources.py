@@ -245,9 +245,10 @@ def create_resources(
     bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
     results = topology.RESULTS_BUCKET
     if job_ttl_days != topology.JOB_TTL_DAYS:
+        # the results rule keeps its lead over the records (topology: a day after them); datasets' rules stay
         lifecycle = tuple(
-            dataclasses.replace(rule, expiration_days=job_ttl_days)
-            if rule.expiration_days == topology.JOB_TTL_DAYS and rule.prefix == topology.RESULTS_PREFIX  # not datasets'
+            dataclasses.replace(rule, expiration_days=job_ttl_days + rule.expiration_days - topology.JOB_TTL_DAYS)
+            if rule.prefix == topology.RESULTS_PREFIX
             else rule
             for rule in results.lifecycle
         )

@@ -204,6 +204,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/backtest/datasets/{dataset_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dataset: its status, stats once READY, the error when INVALID */
+        get: operations["get_dataset_api_backtest_datasets__dataset_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete a dataset and its data (a queued backtest that names it then fails DatasetUnavailable) */
+        delete: operations["delete_dataset_api_backtest_datasets__dataset_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtest/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's datasets, newest first */
+        get: operations["list_datasets_api_backtest_datasets_get"];
+        put?: never;
+        /**
+         * Create a dataset: answers a presigned S3 POST to upload its CSV or Parquet file to
+         * @description The dataset is PENDING until its file is uploaded (multipart/form-data POST to upload_url with upload_fields, then the file; at most max_bytes) and validated once: then READY with its stats, or INVALID with the line and column at fault. Name it as dataset_id in POST /api/backtest/run.
+         */
+        post: operations["create_dataset_api_backtest_datasets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -519,6 +558,11 @@ export interface components {
              * @description A label for the run.
              */
             name?: string | null;
+            /**
+             * Dataset Id
+             * @description One of your READY datasets (POST /api/backtest/datasets), in place of symbol: its bars are the market data. timeframe, start_date and end_date then default to the dataset's own; given, they pick its days and a coarser timeframe to aggregate to, checked against the dataset.
+             */
+            dataset_id?: string | null;
         };
         /** SubmitResponse */
         SubmitResponse: {
@@ -1027,6 +1071,237 @@ export interface components {
             /** Description */
             description: string;
         };
+        /**
+         * CreateDatasetRequest
+         * @description The body of `POST /api/backtest/datasets`.
+         */
+        CreateDatasetRequest: {
+            /**
+             * Name
+             * @description A label for the dataset.
+             */
+            name: string;
+            /**
+             * Format
+             * @description What the upload will be: csv or parquet.
+             * @default csv
+             * @enum {string}
+             */
+            format: "csv" | "parquet";
+            /**
+             * Lot Size
+             * @description Smallest tradable quantity (1: whole units; 0.001 for crypto).
+             * @default 1
+             */
+            lot_size: number;
+            /**
+             * Calendar
+             * @description weekdays (252 periods a year) or 24/7 (365); omitted: inferred from weekend bars.
+             */
+            calendar?: ("weekdays" | "24/7") | null;
+        };
+        /** CreateDatasetResponse */
+        CreateDatasetResponse: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Dataset Id */
+            dataset_id: string;
+            /**
+             * Status
+             * @default PENDING
+             * @constant
+             */
+            status: "PENDING";
+            /**
+             * Upload Url
+             * @description POST the file here as multipart/form-data (presigned S3 POST).
+             */
+            upload_url: string;
+            /**
+             * Upload Fields
+             * @description Form fields to send with the file, before it and unchanged.
+             */
+            upload_fields: {
+                [key: string]: string;
+            };
+            /**
+             * Upload Method
+             * @default POST
+             * @constant
+             */
+            upload_method: "POST";
+            /**
+             * Content Type
+             * @description The Content-Type the upload must declare (a form field).
+             */
+            content_type: string;
+            /**
+             * Expires In
+             * @description Seconds the upload_url and fields stay valid.
+             */
+            expires_in: number;
+            /**
+             * Max Bytes
+             * @description Largest upload S3 accepts (the policy's content-length-range).
+             */
+            max_bytes: number;
+            /**
+             * Dataset Url
+             * @description Where to poll the dataset: GET this path.
+             */
+            dataset_url: string;
+        };
+        /**
+         * DatasetError
+         * @description Why a dataset is INVALID: the problem, with the file's line (CSV) and column in the message.
+         */
+        DatasetError: {
+            /** Type */
+            type: string;
+            /** Message */
+            message: string;
+            /** Line */
+            line?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** DatasetList */
+        DatasetList: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Datasets */
+            datasets: components["schemas"]["DatasetSummary"][];
+            /**
+             * Next Token
+             * @description Pass as next_token to get the next page; absent on the last page.
+             */
+            next_token?: string | null;
+        };
+        /**
+         * DatasetStats
+         * @description What the validation found in a READY dataset.
+         */
+        DatasetStats: {
+            /** Rows */
+            rows: number;
+            /** First Time */
+            first_time: string;
+            /** Last Time */
+            last_time: string;
+            /**
+             * Timeframe
+             * @description Inferred bar size (1m ... 1d), or custom when irregular.
+             */
+            timeframe: string;
+            /**
+             * Calendar
+             * @enum {string}
+             */
+            calendar: "weekdays" | "24/7";
+            /** Periods Per Year */
+            periods_per_year: number;
+            /** Price Range */
+            price_range: {
+                [key: string]: number;
+            };
+            /**
+             * Fingerprint
+             * @description Content hash of the bars (the result's data_fingerprint).
+             */
+            fingerprint: string;
+            /**
+             * Bytes
+             * @description Size of the upload.
+             */
+            bytes: number;
+        };
+        /**
+         * DatasetStatus
+         * @enum {string}
+         */
+        DatasetStatus: "PENDING" | "READY" | "INVALID";
+        /** DatasetSummary */
+        DatasetSummary: {
+            /** Dataset Id */
+            dataset_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "csv" | "parquet";
+            status: components["schemas"]["DatasetStatus"];
+            /** Created At */
+            created_at: string;
+            /** Rows */
+            rows?: number | null;
+            /** Timeframe */
+            timeframe?: string | null;
+            error?: components["schemas"]["DatasetError"] | null;
+        };
+        /**
+         * DatasetView
+         * @description One dataset as its owner sees it.
+         */
+        DatasetView: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Format
+             * @enum {string}
+             */
+            format: "csv" | "parquet";
+            status: components["schemas"]["DatasetStatus"];
+            /** Lot Size */
+            lot_size: number;
+            /** Calendar */
+            calendar?: ("weekdays" | "24/7") | null;
+            /** Created At */
+            created_at: string;
+            /** Validated At */
+            validated_at?: string | null;
+            /**
+             * Expires At
+             * @description When the dataset and its data are deleted (UTC).
+             */
+            expires_at: string;
+            stats?: components["schemas"]["DatasetStats"] | null;
+            error?: components["schemas"]["DatasetError"] | null;
+        };
+        /** DeletedDataset */
+        DeletedDataset: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Dataset Id */
+            dataset_id: string;
+            /**
+             * Deleted
+             * @default true
+             * @constant
+             */
+            deleted: true;
+        };
         /** EquityCurveDocument */
         EquityCurveDocument: {
             /** Time */
@@ -1324,7 +1599,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unknown execution id (or one owned by another caller) */
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1382,7 +1657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unknown execution id (or one owned by another caller) */
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1438,7 +1713,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unknown execution id (or one owned by another caller) */
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1509,7 +1784,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unknown execution id (or one owned by another caller) */
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1650,7 +1925,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unknown execution id (or one owned by another caller) */
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1740,7 +2015,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unknown execution id (or one owned by another caller) */
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1865,6 +2140,252 @@ export interface operations {
             };
             /** @description A field is invalid (names the field) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_dataset_api_backtest_datasets__dataset_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dataset */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetView"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_dataset_api_backtest_datasets__dataset_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletedDataset"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_datasets_api_backtest_datasets_get: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description From the previous page. */
+                next_token?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of datasets and the next page's token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetList"];
+                };
+            };
+            /** @description Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    create_dataset_api_backtest_datasets_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateDatasetRequest"];
+            };
+        };
+        responses: {
+            /** @description Created: upload the file to upload_url */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateDatasetResponse"];
+                };
+            };
+            /** @description Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

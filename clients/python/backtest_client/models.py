@@ -119,6 +119,13 @@ class Name(RootModel[str]):
     """
 
 
+class DatasetId(RootModel[str]):
+    root: Annotated[str, Field(pattern="^[A-Za-z0-9_-]{1,128}$", title="Dataset Id")]
+    """
+    One of your READY datasets (POST /api/backtest/datasets), in place of symbol: its bars are the market data. timeframe, start_date and end_date then default to the dataset's own; given, they pick its days and a coarser timeframe to aggregate to, checked against the dataset.
+    """
+
+
 class SubmitRequest(BaseModel):
     """
     The body of `POST /api/backtest/run`: a backtest request.
@@ -182,6 +189,10 @@ class SubmitRequest(BaseModel):
     name: Annotated[Name | None, Field(title="Name")] = None
     """
     A label for the run.
+    """
+    dataset_id: Annotated[DatasetId | None, Field(title="Dataset Id")] = None
+    """
+    One of your READY datasets (POST /api/backtest/datasets), in place of symbol: its bars are the market data. timeframe, start_date and end_date then default to the dataset's own; given, they pick its days and a coarser timeframe to aggregate to, checked against the dataset.
     """
 
 
@@ -405,6 +416,140 @@ class TimeframeInfo(BaseModel):
     description: Annotated[str, Field(title="Description")]
 
 
+class CreateDatasetRequest(BaseModel):
+    """
+    The body of `POST /api/backtest/datasets`.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=200, min_length=1, title="Name")]
+    """
+    A label for the dataset.
+    """
+    format: Annotated[Literal["csv", "parquet"], Field(title="Format")] = "csv"
+    """
+    What the upload will be: csv or parquet.
+    """
+    lot_size: Annotated[float, Field(gt=0.0, le=1000000000.0, title="Lot Size")] = 1.0
+    """
+    Smallest tradable quantity (1: whole units; 0.001 for crypto).
+    """
+    calendar: Annotated[Literal["weekdays", "24/7"] | None, Field(title="Calendar")] = None
+    """
+    weekdays (252 periods a year) or 24/7 (365); omitted: inferred from weekend bars.
+    """
+
+
+class CreateDatasetResponse(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    dataset_id: Annotated[str, Field(title="Dataset Id")]
+    status: Annotated[Literal["PENDING"], Field(title="Status")] = "PENDING"
+    upload_url: Annotated[str, Field(title="Upload Url")]
+    """
+    POST the file here as multipart/form-data (presigned S3 POST).
+    """
+    upload_fields: Annotated[dict[str, str], Field(title="Upload Fields")]
+    """
+    Form fields to send with the file, before it and unchanged.
+    """
+    upload_method: Annotated[Literal["POST"], Field(title="Upload Method")] = "POST"
+    content_type: Annotated[str, Field(title="Content Type")]
+    """
+    The Content-Type the upload must declare (a form field).
+    """
+    expires_in: Annotated[int, Field(title="Expires In")]
+    """
+    Seconds the upload_url and fields stay valid.
+    """
+    max_bytes: Annotated[int, Field(title="Max Bytes")]
+    """
+    Largest upload S3 accepts (the policy's content-length-range).
+    """
+    dataset_url: Annotated[str, Field(title="Dataset Url")]
+    """
+    Where to poll the dataset: GET this path.
+    """
+
+
+class DatasetError(BaseModel):
+    """
+    Why a dataset is INVALID: the problem, with the file's line (CSV) and column in the message.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    type: Annotated[str, Field(title="Type")]
+    message: Annotated[str, Field(title="Message")]
+    line: Annotated[int | None, Field(title="Line")] = None
+
+
+class DatasetStats(BaseModel):
+    """
+    What the validation found in a READY dataset.
+    """
+
+    rows: Annotated[int, Field(title="Rows")]
+    first_time: Annotated[str, Field(title="First Time")]
+    last_time: Annotated[str, Field(title="Last Time")]
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    """
+    Inferred bar size (1m ... 1d), or custom when irregular.
+    """
+    calendar: Annotated[Literal["weekdays", "24/7"], Field(title="Calendar")]
+    periods_per_year: Annotated[int, Field(title="Periods Per Year")]
+    price_range: Annotated[dict[str, float], Field(title="Price Range")]
+    fingerprint: Annotated[str, Field(title="Fingerprint")]
+    """
+    Content hash of the bars (the result's data_fingerprint).
+    """
+    bytes: Annotated[int, Field(title="Bytes")]
+    """
+    Size of the upload.
+    """
+
+
+class DatasetSummary(BaseModel):
+    dataset_id: Annotated[str, Field(title="Dataset Id")]
+    name: Annotated[str, Field(title="Name")]
+    format: Annotated[Literal["csv", "parquet"], Field(title="Format")]
+    status: Annotated[Literal["PENDING", "READY", "INVALID"], Field(title="DatasetStatus")]
+    created_at: Annotated[str, Field(title="Created At")]
+    rows: Annotated[int | None, Field(title="Rows")] = None
+    timeframe: Annotated[str | None, Field(title="Timeframe")] = None
+    error: DatasetError | None = None
+
+
+class DatasetView(BaseModel):
+    """
+    One dataset as its owner sees it.
+    """
+
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    dataset_id: Annotated[str, Field(title="Dataset Id")]
+    name: Annotated[str, Field(title="Name")]
+    format: Annotated[Literal["csv", "parquet"], Field(title="Format")]
+    status: Annotated[Literal["PENDING", "READY", "INVALID"], Field(title="DatasetStatus")]
+    lot_size: Annotated[float, Field(title="Lot Size")]
+    calendar: Annotated[Literal["weekdays", "24/7"] | None, Field(title="Calendar")] = None
+    created_at: Annotated[str, Field(title="Created At")]
+    validated_at: Annotated[str | None, Field(title="Validated At")] = None
+    expires_at: Annotated[str, Field(title="Expires At")]
+    """
+    When the dataset and its data are deleted (UTC).
+    """
+    stats: DatasetStats | None = None
+    error: DatasetError | None = None
+
+
+class DeletedDataset(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    dataset_id: Annotated[str, Field(title="Dataset Id")]
+    deleted: Annotated[Literal[True], Field(title="Deleted")] = True
+
+
 class EquityCurveDocument(BaseModel):
     time: Annotated[list[str], Field(title="Time")]
     equity: Annotated[list[float], Field(title="Equity")]
@@ -618,6 +763,15 @@ class SymbolsResponse(BaseModel):
     max_bars: Annotated[int, Field(title="Max Bars")]
     """
     Most bars one request may span.
+    """
+
+
+class DatasetList(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    datasets: Annotated[list[DatasetSummary], Field(title="Datasets")]
+    next_token: Annotated[str | None, Field(title="Next Token")] = None
+    """
+    Pass as next_token to get the next page; absent on the last page.
     """
 
 
