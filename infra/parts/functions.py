@@ -125,8 +125,17 @@ class Functions(Construct):
         self._allow(self.runner, ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"], [jobs_arn])
         # PutObject (and the multipart upload of large record files, which it also covers); DeleteObject: the
         # objects of a job cancelled or deleted while they were being written.
-        self._allow(self.runner, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"], [results_objects])
+        # GetObject: the run's summary, its commit point (a redelivery finding it commits that result).
+        self._allow(
+            self.runner,
+            ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject"],
+            [results_objects],
+        )
         self._acknowledge_results_prefix(self.runner, storage.results_bucket, "writes")
+        # Without ListBucket, S3 answers a GET of a missing key 403 instead of 404 (NoSuchKey), and the first
+        # attempt of every run looks for a summary that is not there yet. Unconditioned: the 404 decision of a
+        # GET carries no s3:prefix to match a condition against; it lists keys (ids), never their contents.
+        self._allow(self.runner, ["s3:ListBucket"], [storage.results_bucket.bucket_arn])
         # The event source grants the queue's consume actions (receive, delete, change visibility).
         self.runner.add_event_source(
             event_sources.SqsEventSource(

@@ -374,8 +374,12 @@ def test_runner_updates_jobs_writes_results_and_consumes(dev: Template) -> None:
         assert [ref_id(r) for r in granted(statements, action)] == [jobs]
     # GetItem: its jobs, and the dataset a job names (the datasets table), whose copy it reads.
     assert sorted(ref_id(r) for r in granted(statements, "dynamodb:GetItem")) == sorted([jobs, datasets_table_id(dev)])
-    (copies,) = granted(statements, "s3:GetObject")
-    assert f"/{DATASET_DATA_PREFIX}*" in json.dumps(copies)
+    # GetObject: datasets' validated copies, and under results/ a run's summary (its commit point)
+    reads = json.dumps(granted(statements, "s3:GetObject"))
+    assert f"/{DATASET_DATA_PREFIX}*" in reads and f"/{RESULTS_PREFIX}*" in reads
+    # ListBucket on the results bucket, so a summary not yet written is a 404, not a 403
+    (bucket,) = granted(statements, "s3:ListBucket")
+    assert mentions(bucket, results_bucket_id(dev))
     # Write results (multipart for large record files), and remove those of a job cancelled or deleted while
     # they were written
     for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"):
@@ -383,7 +387,7 @@ def test_runner_updates_jobs_writes_results_and_consumes(dev: Template) -> None:
         assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
         assert [ref_id(r) for r in granted(statements, action)] == [queue]
-    # Cannot: delete jobs, read results (only datasets' copies), queue new work.
+    # Cannot: delete jobs, queue new work.
     assert not {"dynamodb:DeleteItem", "dynamodb:DeleteTable"} & actions(statements)
     assert "sqs:SendMessage" not in actions(statements)
 

@@ -13,6 +13,7 @@ import marshal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
 
 import numpy as np
 
@@ -76,28 +77,8 @@ def run_backtest(
     t = time.perf_counter()
     costs = Costs(commission=request.commission, slippage=request.slippage, lot_size=bars.lot_size)
     capital = request.initial_capital
-    header = {
-        "bars": len(bars),
-        "source": request.strategy_code,
-        "params": dict(request.parameters),
-        "symbol": bars.symbol,
-        "timeframe": bars.timeframe,
-        "lot_size": bars.lot_size,
-        "periods_per_year": bars.periods_per_year,
-        "initial_capital": capital,
-        "commission": request.commission,
-        "slippage": request.slippage,
-        "check_lookahead": check_lookahead,
-        "style": strategy.style,
-    }
-    columns = {
-        "times": bars.times.view(np.int64),
-        "open": bars.open,
-        "high": bars.high,
-        "low": bars.low,
-        "close": bars.close,
-        "volume": bars.volume,
-    }
+    header = {**job_header(request, bars, strategy.style, check_lookahead), "params": dict(request.parameters)}
+    columns = bar_columns(bars)
     # The data fingerprint hashes every bar (~50 ms per million): a thread of this process computes it
     # while the strategy runs in the child (hashlib releases the GIL), instead of after it.
     fingerprint = _helper().submit(bars.fingerprint)
@@ -153,6 +134,36 @@ def run_backtest(
     timings["total"] = time.perf_counter() - t0
     result.timings = {k: round(v, 6) for k, v in timings.items()}
     return result
+
+
+def job_header(request: BacktestRequest, bars: Bars, style: str, check_lookahead: bool) -> dict[str, Any]:
+    """What the sandbox child is told about a run (all but its parameters): the one declaration the single
+    run and the optimization batch share."""
+    return {
+        "bars": len(bars),
+        "source": request.strategy_code,
+        "symbol": bars.symbol,
+        "timeframe": bars.timeframe,
+        "lot_size": bars.lot_size,
+        "periods_per_year": bars.periods_per_year,
+        "initial_capital": request.initial_capital,
+        "commission": request.commission,
+        "slippage": request.slippage,
+        "check_lookahead": check_lookahead,
+        "style": style,
+    }
+
+
+def bar_columns(bars: Bars) -> dict[str, np.ndarray]:
+    """The bars as the sandbox gets them (times as int64 nanoseconds)."""
+    return {
+        "times": bars.times.view(np.int64),
+        "open": bars.open,
+        "high": bars.high,
+        "low": bars.low,
+        "close": bars.close,
+        "volume": bars.volume,
+    }
 
 
 def _ignore(stage: str) -> None:

@@ -25,11 +25,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from backtest_engine.bars import Bars
 from backtest_engine.broker import Costs, Ledger
-from backtest_engine.engine import simulate
+from backtest_engine.engine import bar_columns, job_header, simulate
 from backtest_engine.errors import StrategyFault, UserInputError
 from backtest_engine.market_data import load_bars
 from backtest_engine.metrics import MetricInputs, MetricResult, compute_metrics
@@ -92,27 +90,8 @@ def evaluate(
     costs = Costs(commission=request.commission, slippage=request.slippage, lot_size=bars.lot_size)
     capital = request.initial_capital
     combos = [{**request.parameters, **p} for p in param_sets]
-    header = {
-        "bars": len(bars),
-        "source": request.strategy_code,
-        "symbol": bars.symbol,
-        "timeframe": bars.timeframe,
-        "lot_size": bars.lot_size,
-        "periods_per_year": bars.periods_per_year,
-        "initial_capital": capital,
-        "commission": request.commission,
-        "slippage": request.slippage,
-        "check_lookahead": check_lookahead,
-        "style": strategy.style,
-    }
-    columns = {
-        "times": bars.times.view(np.int64),
-        "open": bars.open,
-        "high": bars.high,
-        "low": bars.low,
-        "close": bars.close,
-        "volume": bars.volume,
-    }
+    header = job_header(request, bars, strategy.style, check_lookahead)
+    columns = bar_columns(bars)
     items = run_batch(
         supervisor or default_supervisor(),
         header,
