@@ -5,13 +5,13 @@ from, so local runs exercise the deployed layout. tests/infra/test_local_parity.
     names = create_resources("us-east-1", prefix="backtest", allowed_origins=("*",))
     topology.function_environment(topology.SUBMIT, log_level="INFO", **names.resources())
 
-What is built: both tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
-with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeout, retention, redrive
-after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
-lifecycle). Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log
-bucket; AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are
-kept. boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`,
-`bucket_name`) are read where no AWS client should load (the local event builders).
+What is built: every table of `topology.TABLES` (keys, GSI, TTL, on-demand billing, point-in-time recovery,
+KMS encryption with the AWS-managed key), every queue of `topology.QUEUES` and its DLQ (SSE-SQS, visibility
+timeout, retention, redrive after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS
+for the given origins, lifecycle). Not emulated: IAM roles and resource policies (TLS-only), deletion
+protection, the access-log bucket; AWS builds those and tests/infra checks them. Creating twice is harmless:
+existing resources are kept. boto3 is imported by the functions that call AWS only: the names (`table_name`,
+`queue_names`, `bucket_name`) are read where no AWS client should load (the local event builders).
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ class ResourceNames:
     dlq_url: str
     dlq_arn: str
     results_bucket: str
+    # Parameter optimizations (issue 14): their table, and the chunks' queue with its DLQ.
+    optimizations_table: str
+    optimization_queue_url: str
+    optimization_queue_arn: str
+    optimization_dlq_url: str
+    optimization_dlq_arn: str
 
     def resources(self) -> dict[str, str]:
         """The keyword arguments of `topology.resource_environment` / `function_environment`."""
@@ -50,6 +56,8 @@ class ResourceNames:
             "idempotency_table": self.idempotency_table,
             "jobs_queue_url": self.jobs_queue_url,
             "results_bucket": self.results_bucket,
+            "optimizations_table": self.optimizations_table,
+            "optimization_queue_url": self.optimization_queue_url,
         }
 
 
@@ -58,7 +66,7 @@ def table_name(spec: TableSpec, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 def queue_names(spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str]:
-    """The jobs queue's name and its DLQ's."""
+    """The queue's name and its DLQ's."""
     return f"{prefix}-{spec.name}", f"{prefix}-{spec.dlq_name}"
 
 
@@ -104,7 +112,7 @@ def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
 
 
 def create_queues(client: SQSClient, spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str, str, str]:
-    """The jobs queue redriving to its DLQ: (queue url, queue arn, dlq url, dlq arn)."""
+    """A queue redriving to its DLQ: (queue url, queue arn, dlq url, dlq arn)."""
     name, dlq_name = queue_names(spec, prefix)
     dlq_url = client.create_queue(
         QueueName=dlq_name,
@@ -187,7 +195,8 @@ def create_bucket(
 def create_resources(
     region: str = "us-east-1", *, prefix: str = DEFAULT_PREFIX, allowed_origins: Sequence[str] = ("*",)
 ) -> ResourceNames:
-    """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket;
+    """Create the tables (jobs, idempotency, optimizations), the jobs and optimization-chunks queues with their
+    DLQs, and the results bucket;
     `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS)."""
     import boto3
 
@@ -196,6 +205,9 @@ def create_resources(
     for spec in topology.TABLES:
         create_table(dynamodb, table_name(spec, prefix), spec)
     queue_url, queue_arn, dlq_url, dlq_arn = create_queues(session.client("sqs"), topology.JOBS_QUEUE, prefix)
+    chunks_url, chunks_arn, chunks_dlq_url, chunks_dlq_arn = create_queues(
+        session.client("sqs"), topology.OPTIMIZATION_QUEUE, prefix
+    )
     bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
     create_bucket(session.client("s3"), bucket, topology.RESULTS_BUCKET, region=region, allowed_origins=allowed_origins)
     return ResourceNames(
@@ -207,4 +219,9 @@ def create_resources(
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         results_bucket=bucket,
+        optimizations_table=table_name(topology.OPTIMIZATIONS_TABLE, prefix),
+        optimization_queue_url=chunks_url,
+        optimization_queue_arn=chunks_arn,
+        optimization_dlq_url=chunks_dlq_url,
+        optimization_dlq_arn=chunks_dlq_arn,
     )

@@ -18,7 +18,8 @@ settings' defaults). The pieces, one job each:
 
 - API Gateway: `invoke_api` / `invoke_api_event` route by `backtest_service.routes` (`local/events.py`
   builds the events; `local/http_server.py` puts a real HTTP server in front);
-- the SQS event source mapping: `poll_queue` / `drain_queue` (`local/event_source.py`);
+- the SQS event source mappings, of the jobs queue and of the optimization chunks queue (its maximum
+  concurrency played too): `poll_queue` / `drain_queue` (`local/event_source.py`);
 - job progress for the log and the demo: `listeners` (`local/job_events.py`);
 - fault injection: `inject_fault` (`local/faults.py`).
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,7 @@ class LocalStack:
         retry_delay_seconds: float | None = DEFAULT_RETRY_DELAY_SECONDS,
         visibility_timeout_seconds: int = topology.JOBS_QUEUE.visibility_timeout_seconds,
         batch_size: int = topology.JOBS_QUEUE.batch_size,
+        chunk_concurrency: int | None = topology.OPTIMIZATION_QUEUE.max_concurrency,
         allowed_origins: Sequence[str] = ("*",),
         env: Mapping[str, str] | None = None,
         functions_dir: Path = FUNCTIONS_DIR,
@@ -85,6 +88,7 @@ class LocalStack:
         self.retry_delay_seconds = retry_delay_seconds
         self.visibility_timeout_seconds = visibility_timeout_seconds
         self.batch_size = batch_size
+        self.chunk_concurrency = chunk_concurrency
         self.allowed_origins = tuple(allowed_origins)
         self.extra_env = dict(env or {})
         self.functions_dir = functions_dir
@@ -95,6 +99,7 @@ class LocalStack:
         self._env = EnvironmentPatch()
         self._pools: dict[str, FunctionPool] = {}
         self._event_source: EventSourceMapping | None = None
+        self._optimization_source: EventSourceMapping | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._started = False
@@ -163,6 +168,18 @@ class LocalStack:
             on_receive=self.progress.received,
             on_result=self.progress.delivered,
         )
+        # Parameter optimizations (issue 14): the chunks' queue, drained into the same function.
+        self._optimization_source = EventSourceMapping(
+            self.client("sqs"),
+            queue_url=self.resources.optimization_queue_url,
+            queue_arn=self.resources.optimization_queue_arn,
+            region=self.region,
+            invoke=lambda event: self.invoke(topology.RUN_BACKTEST.name, event),
+            batch_size=topology.OPTIMIZATION_QUEUE.batch_size,
+            visibility_timeout_seconds=self.visibility_timeout_seconds,
+            retry_delay_seconds=self.retry_delay_seconds,
+            max_concurrency=self.chunk_concurrency,
+        )
 
     def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
         """The environment `spec`'s containers get: the deployed one (the same `topology` function the
@@ -181,6 +198,7 @@ class LocalStack:
             pool.close()
         self._pools.clear()
         self._event_source = None
+        self._optimization_source = None
         self.aws.stop()
         self._env.restore()
         self._clients.clear()
@@ -275,16 +293,37 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self._event_source
 
+    @property
+    def optimization_source(self) -> EventSourceMapping:
+        """The mapping that drains the optimization chunks queue into run_backtest (issue 14)."""
+        if self._optimization_source is None:
+            raise RuntimeError("the local stack is not started")
+        return self._optimization_source
+
     def poll_queue(self, *, wait_seconds: int = 0) -> Delivery | None:
-        """One poll of the event source mapping (None: nothing to receive)."""
-        return self.event_source.poll(wait_seconds=wait_seconds)
+        """One poll: of the jobs queue, then (when it had nothing) of the optimization chunks queue, so a single
+        backtest is taken first (None: nothing to receive)."""
+        return self.event_source.poll(wait_seconds=wait_seconds) or self.optimization_source.poll()
 
     def drain_queue(self, *, wait_for_retries: bool = False, timeout_seconds: float = 600.0) -> list[Delivery]:
-        """Poll until the jobs queue is empty (see `EventSourceMapping.drain`)."""
-        return self.event_source.drain(wait_for_retries=wait_for_retries, timeout_seconds=timeout_seconds)
+        """Poll both queues until they are empty (with `wait_for_retries`, until nothing is in flight either:
+        see `EventSourceMapping.drain`)."""
+        deliveries: list[Delivery] = []
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            delivery = self.poll_queue()
+            if delivery is not None:
+                deliveries.append(delivery)
+                continue
+            sources = (self.event_source, self.optimization_source)
+            if not wait_for_retries or all(source.in_flight() == 0 for source in sources):
+                return deliveries
+            time.sleep(0.2)
+        raise TimeoutError(f"the queues did not drain within {timeout_seconds:.0f} s")
 
     def queue_depth(self) -> dict[str, int]:
-        """Visible and in-flight messages of the jobs queue, and messages in the DLQ."""
+        """Visible and in-flight messages of the jobs queue, and messages in its DLQ; the same of the
+        optimization chunks queue (`chunks_*`)."""
         sqs = self.client("sqs")
 
         def count(url: str) -> tuple[int, int]:
@@ -296,7 +335,16 @@ class LocalStack:
 
         visible, in_flight = count(self.resources.jobs_queue_url)
         dlq_visible, dlq_in_flight = count(self.resources.dlq_url)
-        return {"visible": visible, "in_flight": in_flight, "dlq": dlq_visible + dlq_in_flight}
+        chunks_visible, chunks_in_flight = count(self.resources.optimization_queue_url)
+        chunks_dlq = sum(count(self.resources.optimization_dlq_url))
+        return {
+            "visible": visible,
+            "in_flight": in_flight,
+            "dlq": dlq_visible + dlq_in_flight,
+            "chunks_visible": chunks_visible,
+            "chunks_in_flight": chunks_in_flight,
+            "chunks_dlq": chunks_dlq,
+        }
 
     # ---- looking inside -------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from typing import Literal
 from pydantic import BaseModel
 
 from backtest_service.api_models import SubmitRequest, UpdateRequest
-from backtest_service.topology import API_PREFIX, RESULTS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
+from backtest_service.optimization_models import OptimizationSubmitRequest
+from backtest_service.topology import API_PREFIX, OPTIMIZATIONS, RESULTS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
 
 # caller: API Gateway authenticates the caller (the stack's Cognito authorizer, or IAM SigV4 in
 # authMode=iam) and the function reads who it is; public: no authorization, nothing about any caller.
@@ -81,6 +82,22 @@ HEALTH = Route("GET", "/health", SYMBOLS, auth="public")
 OPENAPI_DOCUMENT = Route("GET", f"{API_PREFIX}/openapi.json", SYMBOLS, auth="public", documented=False)
 SWAGGER_UI = Route("GET", f"{API_PREFIX}/docs", SYMBOLS, auth="public", documented=False)
 
+# ---- parameter optimizations (issue 14) ----
+SUBMIT_OPTIMIZATION = Route("POST", f"{API_PREFIX}/optimizations", OPTIMIZATIONS, body=OptimizationSubmitRequest)
+ESTIMATE_OPTIMIZATION = Route(
+    "POST", f"{API_PREFIX}/optimizations/estimate", OPTIMIZATIONS, body=OptimizationSubmitRequest
+)
+LIST_OPTIMIZATIONS = Route("GET", f"{API_PREFIX}/optimizations", OPTIMIZATIONS)
+GET_OPTIMIZATION = Route("GET", f"{API_PREFIX}/optimizations/{{optimization_id}}", OPTIMIZATIONS)
+CANCEL_OPTIMIZATION = Route("POST", f"{API_PREFIX}/optimizations/{{optimization_id}}/cancel", OPTIMIZATIONS)
+OPTIMIZATION_ROUTES = (
+    SUBMIT_OPTIMIZATION,
+    ESTIMATE_OPTIMIZATION,
+    LIST_OPTIMIZATIONS,
+    GET_OPTIMIZATION,
+    CANCEL_OPTIMIZATION,
+)
+
 ROUTES: tuple[Route, ...] = (
     SUBMIT_BACKTEST,
     VALIDATE_BACKTEST,
@@ -96,6 +113,7 @@ ROUTES: tuple[Route, ...] = (
     HEALTH,
     OPENAPI_DOCUMENT,
     SWAGGER_UI,
+    *OPTIMIZATION_ROUTES,
 )
 
 
