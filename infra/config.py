@@ -19,7 +19,7 @@ from typing import Any, Literal
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
-from backtest_service.topology import JOBS_QUEUE, SERVICE_NAME
+from backtest_service.topology import JOBS_QUEUE, OPTIMIZATION_QUEUE, SERVICE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILT_LAYER_DIR = REPO_ROOT / "build" / "layer"
@@ -136,6 +136,7 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
         submit_throttle_rate=10 if prod else 2,
         submit_throttle_burst=20 if prod else 5,
         monthly_quota=500_000 if prod else 50_000,
-        # prod: reserve what the event source may use, so API traffic can never starve the runner.
-        runner_reserved_concurrency=JOBS_QUEUE.max_concurrency if prod else None,
+        # prod: reserve what both event sources may use (the jobs queue's and the optimization chunks
+        # queue's), so API traffic can never starve the runner and chunks never take the jobs' share.
+        runner_reserved_concurrency=JOBS_QUEUE.max_concurrency + OPTIMIZATION_QUEUE.max_concurrency if prod else None,
     )

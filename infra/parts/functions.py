@@ -1,4 +1,4 @@
-"""The engine layer and the five functions, each with its own role holding only what it calls."""
+"""The engine layer and the six functions, each with its own role holding only what it calls."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from backtest_service.topology import (
     HANDLER_MODULE,
     JOBS_QUEUE,
     JOBS_TABLE,
+    OPTIMIZATION_QUEUE,
+    OPTIMIZATIONS,
+    OPTIMIZATIONS_PREFIX,
+    OPTIMIZATIONS_TABLE,
     RESULTS,
     RESULTS_PREFIX,
     RUN_BACKTEST,
@@ -61,7 +65,8 @@ def handler_entry(folder: Path) -> str:
 
 
 class Functions(Construct):
-    """submit, status, results, symbols (behind the API) and run_backtest (fed by the jobs queue)."""
+    """submit, status, results, symbols, optimizations (behind the API) and run_backtest (fed by the jobs queue
+    and the optimization chunks queue)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, storage: Storage, queues: JobQueues
@@ -75,6 +80,8 @@ class Functions(Construct):
             "idempotency_table": storage.idempotency_table.table_name,
             "jobs_queue_url": queues.jobs.queue_url,
             "results_bucket": storage.results_bucket.bucket_name,
+            "optimizations_table": storage.optimizations_table.table_name,
+            "optimization_queue_url": queues.optimizations.queue_url,
         }
         jobs_arn = storage.jobs_table.table_arn
         results_objects = Storage.results_objects_arn(storage.results_bucket)
@@ -130,10 +137,57 @@ class Functions(Construct):
                 report_batch_item_failures=True,
             )
         )
+        self._optimizations(storage, queues)
+
+    def _optimizations(self, storage: Storage, queues: JobQueues) -> None:
+        """Parameter optimizations (issue 14): their API function, and what the runner needs for chunks."""
+        table_arn = storage.optimizations_table.table_arn
+        objects = Storage.optimizations_objects_arn(storage.results_bucket)
+
+        self.optimizations = self._function(OPTIMIZATIONS)
+        # Create an optimization (PutItem), read it (GetItem), cancel it (UpdateItem: also the FAILED mark when
+        # the queue refuses its chunks), sum its chunks' progress (Query on the table), list (Query on the GSI).
+        self._allow(
+            self.optimizations,
+            ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            [table_arn],
+        )
+        self._allow(self.optimizations, ["dynamodb:Query"], [f"{table_arn}/index/{OPTIMIZATIONS_TABLE.gsi_name}"])
+        # Powertools idempotency (an Idempotency-Key on submit), as the submit function.
+        self._allow(
+            self.optimizations,
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [storage.idempotency_table.table_arn],
+        )
+        self._allow(self.optimizations, ["sqs:SendMessage"], [queues.optimizations.queue_arn])
+        # The table's presigned links are signed with this role: it must be able to read what it links to.
+        self._allow(self.optimizations, ["s3:GetObject"], [objects])
+        self._acknowledge_prefix(self.optimizations, storage.results_bucket, OPTIMIZATIONS_PREFIX, "links to")
+
+        # The runner: chunk and optimization items (start, heartbeat, counts, final writes), the chunks' results
+        # and the table (written, read back by the aggregation; a cancelled one's table deleted), and a chunk
+        # that runs out of time queues itself again (SendMessage on the chunks queue only).
+        self._allow(self.runner, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
+        self._allow(self.runner, ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], [objects])
+        self._acknowledge_prefix(self.runner, storage.results_bucket, OPTIMIZATIONS_PREFIX, "writes and reads")
+        self._allow(self.runner, ["sqs:SendMessage"], [queues.optimizations.queue_arn])
+        self.runner.add_event_source(
+            event_sources.SqsEventSource(
+                queues.optimizations,
+                batch_size=OPTIMIZATION_QUEUE.batch_size,
+                max_batching_window=(
+                    Duration.seconds(OPTIMIZATION_QUEUE.max_batching_window_seconds)
+                    if OPTIMIZATION_QUEUE.max_batching_window_seconds
+                    else None
+                ),
+                max_concurrency=OPTIMIZATION_QUEUE.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
 
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
-        return (self.submit, self.status, self.results, self.symbols, self.runner)
+        return (self.submit, self.status, self.results, self.symbols, self.runner, self.optimizations)
 
     @property
     def by_spec(self) -> dict[FunctionSpec, lambda_.Function]:
@@ -143,6 +197,7 @@ class Functions(Construct):
             RESULTS: self.results,
             SYMBOLS: self.symbols,
             RUN_BACKTEST: self.runner,
+            OPTIMIZATIONS: self.optimizations,
         }
 
     def _layer(self) -> lambda_.LayerVersion:
@@ -217,6 +272,16 @@ class Functions(Construct):
     @staticmethod
     def _allow(function: lambda_.Function, actions: list[str], resources: list[str]) -> None:
         function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources))
+
+    @staticmethod
+    def _acknowledge_prefix(function: lambda_.Function, bucket: s3.IBucket, prefix: str, verb: str) -> None:
+        assert function.role is not None and isinstance(bucket.node.default_child, CfnElement)
+        acknowledge(
+            function.role,
+            wildcard_resource(bucket.node.default_child, "Arn", f"/{prefix}*"),
+            f"The function {verb} optimization objects, keyed by optimization id and chunk, under the {prefix} "
+            "prefix only; the keys are not known in advance, so the resource is the prefix.",
+        )
 
     @staticmethod
     def _acknowledge_results_prefix(function: lambda_.Function, bucket: s3.IBucket, verb: str) -> None:

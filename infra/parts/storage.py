@@ -1,4 +1,4 @@
-"""DynamoDB tables (jobs, idempotency) and the S3 results bucket with its access-log bucket."""
+"""DynamoDB tables (jobs, idempotency, optimizations) and the S3 results bucket with its access-log bucket."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from constructs import Construct
 from backtest_service.topology import (
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
+    OPTIMIZATIONS_PREFIX,
+    OPTIMIZATIONS_TABLE,
     RESULTS_BUCKET,
     RESULTS_PREFIX,
     BucketSpec,
@@ -63,11 +65,18 @@ class Storage(Construct):
         )
 
         self.results_bucket = self._bucket(RESULTS_BUCKET, config)
+        # Parameter optimizations (issue 14): optimizations and their chunks.
+        self.optimizations_table = self._table(OPTIMIZATIONS_TABLE, config)
 
     @staticmethod
     def results_objects_arn(bucket: s3.IBucket) -> str:
         """ARN of every object under the results prefix (what the runner writes and status presigns)."""
         return bucket.arn_for_objects(f"{RESULTS_PREFIX}*")
+
+    @staticmethod
+    def optimizations_objects_arn(bucket: s3.IBucket) -> str:
+        """ARN of every object under the optimizations prefix (chunk results, the tables)."""
+        return bucket.arn_for_objects(f"{OPTIMIZATIONS_PREFIX}*")
 
     def _table(self, spec: TableSpec, config: StageConfig) -> dynamodb.Table:
         table = dynamodb.Table(
