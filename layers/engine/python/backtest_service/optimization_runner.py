@@ -129,7 +129,10 @@ def default_deps() -> ChunkDeps:
 class ChunkMonitor:
     """Beside the engine for one attempt on a chunk, like `job_monitor.JobMonitor` for a job: progress and
     heartbeat out (the chunk's item), the optimization's cancel in, and the chunk's time budget. All DynamoDB
-    traffic is this thread's; a failed call is logged and tried again on the next tick."""
+    traffic is this thread's; a failed call is logged and tried again on the next tick.
+
+    The time budget stops the chunk only once this attempt finished at least one backtest, so every
+    invocation makes progress (one backtest's wall-clock limit is well inside the budget)."""
 
     def __init__(
         self,
@@ -151,6 +154,7 @@ class ChunkMonitor:
         self._poll = poll_seconds
         self._lock = threading.Lock()
         self._done = (0, 0)
+        self._first: int | None = None  # the unit this attempt started from
         self._written: tuple[int, int] | None = None
         self._last_write = -float("inf")
         self._stop = threading.Event()
@@ -160,11 +164,16 @@ class ChunkMonitor:
 
     def progress(self, done: int, total: int) -> None:
         with self._lock:
+            if self._first is None:
+                self._first = done
             self._done = (done, total)
 
     @property
     def out_of_time(self) -> bool:
-        return self._clock() >= self._deadline
+        """Past the budget, with at least one backtest done by this attempt."""
+        with self._lock:
+            moved = self._first is not None and self._done[0] > self._first
+        return moved and self._clock() >= self._deadline
 
     def should_stop(self) -> bool:
         return self._stop.is_set() or self.out_of_time
@@ -363,6 +372,7 @@ def _run(record: OptimizationRecord, chunk: ChunkRecord, watch: ChunkMonitor, de
         document = _resume(record, chunk, work, deps)
         count = work.stop - work.start
         limits = runner.sandbox_limits(deps.settings)
+        watch.progress(document["next_unit"], work.units)
         while document["next_unit"] < work.units and not watch.should_stop():
             sweep, i = divmod(document["next_unit"], count)
             a, b = work.parts[sweep]
