@@ -685,7 +685,10 @@ def record_dead_letter(message: ChunkMessage, exc: Exception, deps: ChunkDeps) -
         stored, record = None, None
     if stored is not None and stored.get("complete") and record is not None and not record.status.terminal:
         try:
-            deps.store.mark_chunk_succeeded(optimization_id, n, _counts(stored))
+            try:  # the chunk's own status is the lesser matter: its count is what the optimization needs
+                deps.store.mark_chunk_succeeded(optimization_id, n, _counts(stored))
+            except Exception:
+                logger.exception("could not mark the stored chunk SUCCEEDED; counting it anyway")
             settle(record, n, stored, deps)
             logger.warning("the last receive failed after the chunk's results were stored: the chunk is counted")
             return True

@@ -147,7 +147,10 @@ class OptimizationStore:
                 Key=key,
                 UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#s": "status", **(names or {})},
+                ExpressionAttributeNames={
+                    **({"#s": "status"} if "#s" in update + condition else {}),
+                    **(names or {}),
+                },
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
