@@ -322,8 +322,14 @@ class LocalStack:
         raise TimeoutError(f"the queues did not drain within {timeout_seconds:.0f} s")
 
     def queue_depth(self) -> dict[str, int]:
-        """Visible and in-flight messages of the jobs queue, and messages in its DLQ; the same of the
-        optimization chunks queue (`chunks_*`)."""
+        """Visible and in-flight messages of the jobs queue, and messages in the DLQ."""
+        return self._depth(self.resources.jobs_queue_url, self.resources.dlq_url)
+
+    def chunk_queue_depth(self) -> dict[str, int]:
+        """The same of the optimization chunks queue and its DLQ (issue 14)."""
+        return self._depth(self.resources.optimization_queue_url, self.resources.optimization_dlq_url)
+
+    def _depth(self, queue_url: str, dlq_url: str) -> dict[str, int]:
         sqs = self.client("sqs")
 
         def count(url: str) -> tuple[int, int]:
@@ -333,18 +339,9 @@ class LocalStack:
             )["Attributes"]
             return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
 
-        visible, in_flight = count(self.resources.jobs_queue_url)
-        dlq_visible, dlq_in_flight = count(self.resources.dlq_url)
-        chunks_visible, chunks_in_flight = count(self.resources.optimization_queue_url)
-        chunks_dlq = sum(count(self.resources.optimization_dlq_url))
-        return {
-            "visible": visible,
-            "in_flight": in_flight,
-            "dlq": dlq_visible + dlq_in_flight,
-            "chunks_visible": chunks_visible,
-            "chunks_in_flight": chunks_in_flight,
-            "chunks_dlq": chunks_dlq,
-        }
+        visible, in_flight = count(queue_url)
+        dlq_visible, dlq_in_flight = count(dlq_url)
+        return {"visible": visible, "in_flight": in_flight, "dlq": dlq_visible + dlq_in_flight}
 
     # ---- looking inside -------------------------------------------------------------------------
 

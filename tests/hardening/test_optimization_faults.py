@@ -193,8 +193,8 @@ class Scenario:
         expected = [chunk_key(self.optimization_id, n) for n in range(CHUNKS)]
         expected += [f"{prefix(self.optimization_id)}combinations.{kind}" for kind in ("csv", "json")]
         assert self.keys() == sorted(expected)
-        depth = self.stack.queue_depth()
-        assert (depth["chunks_visible"], depth["chunks_in_flight"], depth["chunks_dlq"]) == (0, 0, 0)
+        depth = self.stack.chunk_queue_depth()
+        assert (depth["visible"], depth["in_flight"], depth["dlq"]) == (0, 0, 0)
         # A finished optimization stays finished: one more copy of every chunk's message changes nothing
         finished_at = record.finished_at
         for n in range(CHUNKS):
@@ -332,7 +332,7 @@ def test_s3_down_for_one_chunk_on_every_receive_is_dead_lettered_then_replayed(
     assert "1 of 4 chunk(s) (3)" in record.error["message"]
     chunk = scenario.api.chunk(scenario.optimization_id, 3)
     assert chunk is not None and (chunk.status, chunk.dead_lettered) == ("FAILED", True)
-    assert scenario.stack.queue_depth()["chunks_dlq"] == 1
+    assert scenario.stack.chunk_queue_depth()["dlq"] == 1
     status = scenario.api.get(scenario.optimization_id).body
     assert status["progress"]["chunks_dead_lettered"] == 1 and status["error"]["type"] == "InfrastructureError"
     # When ops replay the DLQ (S3 is fine again)
@@ -355,7 +355,7 @@ def test_an_aggregation_failing_on_every_receive_is_dead_lettered_then_replayed(
     record = scenario.api.record(scenario.optimization_id)
     assert (record.status, record.dead_lettered, len(record.counted)) == ("FAILED", True, CHUNKS)
     assert record.error is not None and "aggregation" in record.error["message"]
-    assert scenario.stack.queue_depth()["chunks_dlq"] == 1
+    assert scenario.stack.chunk_queue_depth()["dlq"] == 1
     # When ops replay it: the redelivery aggregates, nothing runs again
     assert len(scenario.replay_dlq()) == 1
     scenario.deliver_until_idle()

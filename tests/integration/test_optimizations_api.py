@@ -81,7 +81,7 @@ def test_a_grid_with_walk_forward_ends_with_every_combination_once_as_the_in_pro
     optimization_id = answer["optimization_id"]
     queued = opt.get(optimization_id).body
     assert queued["status"] == "QUEUED" and queued["progress"]["combinations_done"] == 0
-    assert opt_stack.queue_depth()["chunks_visible"] == answer["chunks"]
+    assert opt_stack.chunk_queue_depth()["visible"] == answer["chunks"]
 
     # When the runner drains the chunks queue
     deliveries = opt_stack.drain_queue()
@@ -237,7 +237,7 @@ def test_a_search_that_cannot_run_is_422_naming_the_field(
     assert words in res.error["message"]
     if field is not None:
         assert res.error["field"] == field
-    assert opt_stack.queue_depth()["chunks_visible"] == 0
+    assert opt_stack.chunk_queue_depth()["visible"] == 0
 
 
 def test_code_that_does_not_compile_is_400_with_its_line(opt: Optimizations) -> None:
@@ -256,8 +256,8 @@ def test_estimate_answers_the_plan_and_stores_nothing(opt: Optimizations, opt_st
     assert plan["max_concurrency"] == 4
     # Nothing was stored or queued
     assert _items(opt_stack) == before
-    depth = opt_stack.queue_depth()
-    assert depth["chunks_visible"] + depth["chunks_in_flight"] == 0
+    depth = opt_stack.chunk_queue_depth()
+    assert depth["visible"] + depth["in_flight"] == 0
     # The same checks as submit
     assert opt.estimate(search(top_k=500)).status == 422
 
