@@ -101,7 +101,7 @@ def make_plan(
     sweeps, out_of_sample = sweep_bars(request, bars)
     per_combination = sum(estimate_seconds(1, n, style) for n in sweeps)
     size = max(1, min(MAX_CHUNK_COMBINATIONS, math.floor(chunk_seconds / per_combination)))
-    size = max(size, math.ceil(combinations / MAX_CHUNKS))
+    size = min(max(size, math.ceil(combinations / MAX_CHUNKS)), max(combinations, 1))
     return Plan(
         combinations=combinations,
         bars=bars,

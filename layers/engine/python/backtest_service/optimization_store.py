@@ -431,7 +431,11 @@ class OptimizationStore:
         out: list[ChunkRecord] = []
         while True:
             page = self.client.query(**query)
-            out.extend(ChunkRecord.model_validate(deserialize_item(item)) for item in page.get("Items", []))
+            # An item without a status is one being created (seen on the local stack, whose moto is not atomic
+            # across threads): not started yet.
+            out.extend(
+                ChunkRecord.model_validate(deserialize_item(item)) for item in page.get("Items", []) if "status" in item
+            )
             if not page.get("LastEvaluatedKey"):
                 return out
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
