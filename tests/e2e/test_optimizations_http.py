@@ -133,3 +133,45 @@ def test_a_single_backtest_is_not_kept_waiting_behind_an_optimization(client: Cl
     done = _poll(client, answer["status_url"], until=("SUCCEEDED", "FAILED", "CANCELLED"))
     assert done["status"] == "SUCCEEDED" and done["progress"]["combinations_done"] == 12
     assert json.dumps(done["top"])  # serializable as the frontend reads it
+
+
+def test_the_cli_submits_to_the_service_and_prints_the_same_ranking(
+    server: LocalServer, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.cli import main
+
+    strategy = tmp_path / "sma.py"
+    strategy.write_text(search()["strategy_code"], encoding="utf-8")
+    flags = [
+        "optimize",
+        str(strategy),
+        "--symbol",
+        "AAPL",
+        "--timeframe",
+        "1h",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-03-31",
+        "--param",
+        "fast=3:12:3",
+        "--param",
+        "slow=20,30,40",
+        "--top",
+        "3",
+        "--no-progress",
+    ]
+    # Given the same search in this process and through the service
+    assert main(flags) == 0
+    local_table = capsys.readouterr().out
+    assert main([*flags, "--api-url", server.url, "--user", "cli-user"]) == 0
+    captured = capsys.readouterr()
+    # Then the service prints the same ranked table, and said where it was
+    assert captured.out == local_table
+    assert "12 combinations in 4 chunk(s)" in captured.err
+    assert main([*flags, "--api-url", server.url, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["status"] == "SUCCEEDED" and len(printed["combinations_table"]) == 12
+    # And a search the service refuses (10,100 combinations: over its cap) exits 2, naming the field
+    assert main([*flags, "--param", "a=1:100", "--param", "b=0:100", "--api-url", server.url]) == 2
+    assert "error: parameters: " in capsys.readouterr().err
