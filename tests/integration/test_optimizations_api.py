@@ -262,6 +262,19 @@ def test_estimate_answers_the_plan_and_stores_nothing(opt: Optimizations, opt_st
     assert opt.estimate(search(top_k=500)).status == 422
 
 
+def test_an_idempotency_key_makes_a_retried_submit_answer_the_first_optimization(
+    opt: Optimizations, opt_stack: LocalStack
+) -> None:
+    headers = {"Idempotency-Key": "retry-me"}
+    first = opt.submit(search(name="once"), headers=headers)
+    again = opt.submit(search(name="once"), headers=headers)
+    assert first.status == again.status == 202
+    assert again.body["optimization_id"] == first.body["optimization_id"]
+    assert opt_stack.chunk_queue_depth()["visible"] == first.body["chunks"]  # queued once
+    assert opt.submit(search(name="twice"), headers=headers).status == 422  # the same key, another body
+    opt_stack.drain_queue()
+
+
 # ---- owners and the list -----------------------------------------------------------------------------------
 
 
