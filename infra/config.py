@@ -26,7 +26,7 @@ from typing import Any, Literal
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_logs as logs
 
-from backtest_service.topology import JOBS_QUEUE, MAX_ACTIVE_JOBS_PER_CALLER, SERVICE_NAME
+from backtest_service.topology import JOBS_QUEUE, MAX_ACTIVE_JOBS_PER_CALLER, OPTIMIZATION_QUEUE, SERVICE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILT_LAYER_DIR = REPO_ROOT / "build" / "layer"
@@ -220,8 +220,9 @@ def stage_config(context: Mapping[str, Any]) -> StageConfig:
             "maxActiveJobs",
             2 * MAX_ACTIVE_JOBS_PER_CALLER if prod else MAX_ACTIVE_JOBS_PER_CALLER,
         ),
-        # prod: reserve what the event source may use, so API traffic can never starve the runner.
-        runner_reserved_concurrency=JOBS_QUEUE.max_concurrency if prod else None,
+        # prod: reserve what both event sources may use (the jobs queue's and the optimization chunks
+        # queue's), so API traffic can never starve the runner and chunks never take the jobs' share.
+        runner_reserved_concurrency=JOBS_QUEUE.max_concurrency + OPTIMIZATION_QUEUE.max_concurrency if prod else None,
         waf=_flag(context, "waf", default=prod),
         # A person clicking through the frontend sends a few requests a second at most; 2,000 in 5 minutes
         # (≈ 7/s sustained) from one address is a script, and it still gets API Gateway's own throttling first.

@@ -57,6 +57,10 @@ class BacktestServiceStack(Stack):
             Output.IDEMPOTENCY_TABLE_NAME: self.storage.idempotency_table.table_name,
             Output.ALARM_TOPIC_ARN: self.monitoring.topic.topic_arn,
             Output.DASHBOARD_NAME: self.monitoring.dashboard.dashboard_name,
+            # Parameter optimizations (issue 14): `backtest replay` reads these too.
+            Output.OPTIMIZATIONS_TABLE_NAME: self.storage.optimizations_table.table_name,
+            Output.OPTIMIZATION_QUEUE_URL: self.queues.optimizations.queue_url,
+            Output.OPTIMIZATION_DEAD_LETTER_QUEUE_URL: self.queues.optimization_dead_letter.queue_url,
         }
         if self.auth is not None:
             outputs[Output.USER_POOL_ID] = self.auth.user_pool.user_pool_id

@@ -5,14 +5,14 @@ from, so local runs exercise the deployed layout. tests/infra/test_local_parity.
     names = create_resources("us-east-1", prefix="backtest", allowed_origins=("*",))
     topology.function_environment(topology.SUBMIT, log_level="INFO", **names.resources())
 
-What is built: the tables (keys, GSI, TTL, on-demand billing, point-in-time recovery, KMS encryption
-with the AWS-managed key), the jobs queue and its DLQ (SSE-SQS, visibility timeout, retention, redrive
-after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS for the given origins,
-lifecycle, the event notification of dataset uploads: moto stores it, `local/s3_events.py` delivers it).
-Not emulated: IAM roles and resource policies (TLS-only), deletion protection, the access-log bucket;
-AWS builds those and tests/infra checks them. Creating twice is harmless: existing resources are kept.
-boto3 is imported by the functions that call AWS only: the names (`table_name`, `queue_names`, `bucket_name`)
-are read where no AWS client should load (the local event builders).
+What is built: every table of `topology.TABLES` (keys, GSI, TTL, on-demand billing, point-in-time recovery,
+KMS encryption with the AWS-managed key), every queue of `topology.QUEUES` and its DLQ (SSE-SQS, visibility
+timeout, retention, redrive after `maxReceiveCount`), the results bucket (public access blocked, SSE-S3, CORS
+for the given origins, lifecycle, the event notification of dataset uploads: moto stores it,
+`local/s3_events.py` delivers it). Not emulated: IAM roles and resource policies (TLS-only), deletion
+protection, the access-log bucket; AWS builds those and tests/infra checks them. Creating twice is harmless:
+existing resources are kept. boto3 is imported by the functions that call AWS only: the names (`table_name`,
+`queue_names`, `bucket_name`) are read where no AWS client should load (the local event builders).
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class ResourceNames:
     dlq_arn: str
     results_bucket: str
     datasets_table: str
+    # Parameter optimizations (issue 14): their table, and the chunks' queue with its DLQ.
+    optimizations_table: str
+    optimization_queue_url: str
+    optimization_queue_arn: str
+    optimization_dlq_url: str
+    optimization_dlq_arn: str
 
     def resources(self) -> dict[str, str]:
         """The keyword arguments of `topology.resource_environment` / `function_environment`."""
@@ -53,6 +59,8 @@ class ResourceNames:
             "jobs_queue_url": self.jobs_queue_url,
             "results_bucket": self.results_bucket,
             "datasets_table": self.datasets_table,
+            "optimizations_table": self.optimizations_table,
+            "optimization_queue_url": self.optimization_queue_url,
         }
 
 
@@ -61,7 +69,7 @@ def table_name(spec: TableSpec, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 def queue_names(spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str]:
-    """The jobs queue's name and its DLQ's."""
+    """The queue's name and its DLQ's."""
     return f"{prefix}-{spec.name}", f"{prefix}-{spec.dlq_name}"
 
 
@@ -123,7 +131,7 @@ def create_table(client: DynamoDBClient, name: str, spec: TableSpec) -> None:
 
 
 def create_queues(client: SQSClient, spec: QueueSpec, prefix: str = DEFAULT_PREFIX) -> tuple[str, str, str, str]:
-    """The jobs queue redriving to its DLQ: (queue url, queue arn, dlq url, dlq arn)."""
+    """A queue redriving to its DLQ: (queue url, queue arn, dlq url, dlq arn)."""
     name, dlq_name = queue_names(spec, prefix)
     dlq_url = client.create_queue(
         QueueName=dlq_name,
@@ -229,10 +237,10 @@ def create_resources(
     allowed_origins: Sequence[str] = ("*",),
     job_ttl_days: int = topology.JOB_TTL_DAYS,
 ) -> ResourceNames:
-    """Create the jobs and idempotency tables, the jobs queue with its DLQ, and the results bucket;
-    `allowed_origins`: the origins the bucket's CORS rule allows (a stage's allowedOrigins on AWS);
-    `job_ttl_days`: how long results live (the functions' JOB_TTL_DAYS: job record and objects on one
-    schedule; `backtest local --job-ttl-days`)."""
+    """Create the tables (jobs, idempotency, datasets, optimizations), the jobs and optimization-chunks queues
+    with their DLQs, and the results bucket; `allowed_origins`: the origins the bucket's CORS rule allows (a
+    stage's allowedOrigins on AWS); `job_ttl_days`: how long results live (the functions' JOB_TTL_DAYS: job
+    record and objects on one schedule; `backtest local --job-ttl-days`)."""
     import dataclasses
 
     import boto3
@@ -242,6 +250,9 @@ def create_resources(
     for spec in topology.TABLES:
         create_table(dynamodb, table_name(spec, prefix), spec)
     queue_url, queue_arn, dlq_url, dlq_arn = create_queues(session.client("sqs"), topology.JOBS_QUEUE, prefix)
+    chunks_url, chunks_arn, chunks_dlq_url, chunks_dlq_arn = create_queues(
+        session.client("sqs"), topology.OPTIMIZATION_QUEUE, prefix
+    )
     bucket = bucket_name(topology.RESULTS_BUCKET, region, prefix)
     results = topology.RESULTS_BUCKET
     if job_ttl_days != topology.JOB_TTL_DAYS:
@@ -264,4 +275,9 @@ def create_resources(
         dlq_arn=dlq_arn,
         results_bucket=bucket,
         datasets_table=table_name(topology.DATASETS_TABLE, prefix),
+        optimizations_table=table_name(topology.OPTIMIZATIONS_TABLE, prefix),
+        optimization_queue_url=chunks_url,
+        optimization_queue_arn=chunks_arn,
+        optimization_dlq_url=chunks_dlq_url,
+        optimization_dlq_arn=chunks_dlq_arn,
     )

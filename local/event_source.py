@@ -1,4 +1,5 @@
-"""Lambda's SQS event source mapping, locally: what drains the jobs queue into run_backtest.
+"""Lambda's SQS event source mapping, locally: what drains the jobs queue (and, a second mapping, the
+optimization chunks queue) into run_backtest.
 
 As AWS does it with `ReportBatchItemFailures`: receive up to `topology.JOBS_QUEUE.batch_size` messages
 with the queue's visibility timeout, pass them as a real SQS event (ApproximateReceiveCount included) to
@@ -9,6 +10,10 @@ message to the dead-letter queue, exactly as SQS does.
 One deliberate difference: a failed record becomes visible again after `retry_delay_seconds` (the local
 stack's default is 2 s, the tests' 0) instead of the 30-minute visibility timeout, so an infrastructure
 fault is retried within seconds. `None` keeps the visibility timeout, as on AWS.
+
+`max_concurrency` plays the mapping's maximum concurrency: a poll while that many batches of this mapping are
+running receives nothing (several threads may poll one mapping; a mapping with a smaller cap leaves the
+other threads to the other queue).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class EventSourceMapping:
         retry_delay_seconds: float | None = DEFAULT_RETRY_DELAY_SECONDS,
         on_receive: Callable[[dict[str, Any]], None] | None = None,
         on_result: Observer | None = None,
+        max_concurrency: int | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
@@ -84,9 +90,22 @@ class EventSourceMapping:
         # One receive at a time: moto's receive is not atomic across threads (two pollers could both
         # take one message); SQS guarantees that, and the runs themselves still overlap.
         self._receive_lock = threading.Lock()
+        self.max_concurrency = max_concurrency
+        self._slots = threading.BoundedSemaphore(max_concurrency) if max_concurrency else None
 
     def poll(self, *, wait_seconds: int = 0) -> Delivery | None:
-        """Receive a batch, run it, delete what succeeded; None when the queue had nothing visible."""
+        """Receive a batch, run it, delete what succeeded; None when the queue had nothing visible (or the
+        mapping already runs `max_concurrency` batches)."""
+        if self._slots is None:
+            return self._poll(wait_seconds)
+        if not self._slots.acquire(blocking=False):
+            return None
+        try:
+            return self._poll(wait_seconds)
+        finally:
+            self._slots.release()
+
+    def _poll(self, wait_seconds: int) -> Delivery | None:
         with self._receive_lock:
             out = self.sqs.receive_message(
                 QueueUrl=self.queue_url,

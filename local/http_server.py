@@ -11,7 +11,10 @@ draining the jobs queue, so a frontend can be pointed at it.
 - CORS: preflight `OPTIONS` is answered here (API Gateway answers it in the deployed stack);
   `Access-Control-Allow-Origin` is `*` unless `--allow-origin` lists origins (then the request's
   Origin is echoed when listed, as the deployed stack's `allowedOrigins`).
-- Workers: `--workers N` threads play Lambda's SQS event source mapping (see `local/stack.py`).
+- Workers: `--workers N` threads play Lambda's SQS event source mappings (see `local/stack.py`): each takes a
+  job from the jobs queue first, else a chunk of an optimization, and at most N - 1 of them (at least 1) run
+  chunks at once, so a big optimization never keeps a single backtest waiting (on AWS: the chunks' event
+  source mapping's smaller maximum concurrency).
 - The AWS underneath is moto's server on a loopback port: presigned result links work from a browser.
   By default it runs in this process and its state goes with it; with `--aws-endpoint` it is another
   process's (`backtest local-aws`), which keeps jobs and results while this server restarts or crashes.
@@ -364,6 +367,8 @@ class LocalServer:
             f"visibility {self.stack.visibility_timeout_seconds} s, failed jobs retried after "
             f"{retry if retry is not None else self.stack.visibility_timeout_seconds} s, "
             f"DLQ after {spec.max_receive_count} receives)",
+            f"            and {res.optimization_queue_url.rsplit('/', 1)[-1]} (optimization chunks, at most "
+            f"{self.stack.chunk_concurrency or self.workers} at once)",
             f"  identity  header {LOCAL_USER_HEADER}: <user> (default {DEFAULT_USER!r}"
             + (", required" if self.require_user else "")
             + ")",
@@ -444,6 +449,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="do not log each HTTP request")
 
 
+def chunk_concurrency(workers: int) -> int:
+    """Workers that may run optimization chunks at once: all but one (at least one), at most the queue's cap."""
+    return max(1, min(topology.OPTIMIZATION_QUEUE.max_concurrency, workers - 1))
+
+
 def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     origins = args.allow_origin or ("*",)
@@ -457,6 +467,7 @@ def run(args: argparse.Namespace) -> int:
             retry_delay_seconds=args.retry_delay,
             handler_log_level=args.log_level.upper(),
             allowed_origins=origins,  # the results bucket's CORS rule too, as the stack's allowedOrigins
+            chunk_concurrency=chunk_concurrency(args.workers),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

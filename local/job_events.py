@@ -88,9 +88,10 @@ def _receive_count(record: dict[str, Any]) -> int:
 
 
 def _execution_id(body: str) -> str | None:
-    from backtest_service.job_queue import InvalidMessage, decode_message
+    from backtest_service.job_queue import InvalidMessage, JobMessage, decode_message
 
     try:
-        return decode_message(body)
+        message = decode_message(body)
     except InvalidMessage:
         return None
+    return message.execution_id if isinstance(message, JobMessage) else None

@@ -37,6 +37,8 @@ STAND_IN_RESOURCES = {
     "jobs_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
     "results_bucket": "results-bucket",
     "datasets_table": "datasets",
+    "optimizations_table": "optimizations",
+    "optimization_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/optimization-chunks",
 }
 _module_ids = itertools.count(1)
 

@@ -6,7 +6,8 @@
         [--walk-forward 4 | --holdout 0.2] [--top 10] [--json]
 
 ``--param NAME=MIN:MAX:STEP`` is a range, ``NAME=A,B,C`` a list of values, ``NAME=V`` a fixed value. The
-data and cost flags are `backtest run`'s.
+data and cost flags are `backtest run`'s. With ``--api-url URL [--user NAME | --token TOKEN]`` the search is
+submitted to the service (a deployment, or `backtest local`) and followed there (`local.optimize_remote`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--periods-per-year", type=int, help="with --data: 252 or 365 (default: inferred)")
     p.add_argument("--json", action="store_true", help="print the whole result (every combination) as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    remote = p.add_argument_group("on the service (instead of in this process)")
+    remote.add_argument(
+        "--api-url", metavar="URL", help="submit to this API (a deployment's ApiUrl, or backtest local)"
+    )
+    remote.add_argument("--user", help="backtest local's caller (its X-Local-User header)")
+    remote.add_argument("--token", help="a Cognito ID token for a deployed API (default: $BACKTEST_API_TOKEN)")
 
 
 def parse_space(text: str) -> tuple[str, Any]:
@@ -204,6 +211,13 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, EngineError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.api_url:
+        if custom:
+            print("error: --data is for a search in this process; the service takes catalog symbols", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from local.optimize_remote import run_remote
+
+        return run_remote(build_request(args, code), args, render)
     progress = None
     if not args.no_progress and not args.json and sys.stderr.isatty():
         progress = ProgressBar(f"{request.symbol} {request.timeframe} optimize")

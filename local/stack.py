@@ -21,7 +21,8 @@ settings' defaults). The pieces, one job each:
 
 - API Gateway: `invoke_api` / `invoke_api_event` route by `backtest_service.routes` (`local/events.py`
   builds the events; `local/http_server.py` puts a real HTTP server in front);
-- the SQS event source mapping: `poll_queue` / `drain_queue` (`local/event_source.py`);
+- the SQS event source mappings, of the jobs queue and of the optimization chunks queue (its maximum
+  concurrency played too): `poll_queue` / `drain_queue` (`local/event_source.py`);
 - the bucket's S3 event notifications (dataset uploads → validate_dataset): `poll_uploads` /
   `deliver_uploads` (`local/s3_events.py`);
 - job progress for the log and the demo: `listeners` (`local/job_events.py`);
@@ -35,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,7 @@ class LocalStack:
         retry_delay_seconds: float | None = DEFAULT_RETRY_DELAY_SECONDS,
         visibility_timeout_seconds: int = topology.JOBS_QUEUE.visibility_timeout_seconds,
         batch_size: int = topology.JOBS_QUEUE.batch_size,
+        chunk_concurrency: int | None = topology.OPTIMIZATION_QUEUE.max_concurrency,
         allowed_origins: Sequence[str] = ("*",),
         env: Mapping[str, str] | None = None,
         functions_dir: Path = FUNCTIONS_DIR,
@@ -107,6 +110,7 @@ class LocalStack:
         self.retry_delay_seconds = retry_delay_seconds
         self.visibility_timeout_seconds = visibility_timeout_seconds
         self.batch_size = batch_size
+        self.chunk_concurrency = chunk_concurrency
         self.allowed_origins = tuple(allowed_origins)
         self.extra_env = dict(env or {})
         self.functions_dir = functions_dir
@@ -118,6 +122,7 @@ class LocalStack:
         self._pools: dict[str, FunctionPool] = {}
         self._event_source: EventSourceMapping | None = None
         self._notifications: BucketNotifications | None = None
+        self._optimization_source: EventSourceMapping | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._started = False
@@ -191,6 +196,18 @@ class LocalStack:
             on_receive=self.progress.received,
             on_result=self.progress.delivered,
         )
+        # Parameter optimizations (issue 14): the chunks' queue, drained into the same function.
+        self._optimization_source = EventSourceMapping(
+            self.client("sqs"),
+            queue_url=self.resources.optimization_queue_url,
+            queue_arn=self.resources.optimization_queue_arn,
+            region=self.region,
+            invoke=lambda event: self.invoke(topology.RUN_BACKTEST.name, event),
+            batch_size=topology.OPTIMIZATION_QUEUE.batch_size,
+            visibility_timeout_seconds=self.visibility_timeout_seconds,
+            retry_delay_seconds=self.retry_delay_seconds,
+            max_concurrency=self.chunk_concurrency,
+        )
         self._notifications = BucketNotifications(
             self.client("s3"),
             bucket=self.resources.results_bucket,
@@ -232,6 +249,7 @@ class LocalStack:
         self._pools.clear()
         self._event_source = None
         self._notifications = None
+        self._optimization_source = None
         self.aws.stop()
         self._env.restore()
         self._clients.clear()
@@ -326,13 +344,33 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self._event_source
 
+    @property
+    def optimization_source(self) -> EventSourceMapping:
+        """The mapping that drains the optimization chunks queue into run_backtest (issue 14)."""
+        if self._optimization_source is None:
+            raise RuntimeError("the local stack is not started")
+        return self._optimization_source
+
     def poll_queue(self, *, wait_seconds: int = 0) -> Delivery | None:
-        """One poll of the event source mapping (None: nothing to receive)."""
-        return self.event_source.poll(wait_seconds=wait_seconds)
+        """One poll: of the jobs queue, then (when it had nothing) of the optimization chunks queue, so a single
+        backtest is taken first (None: nothing to receive)."""
+        return self.event_source.poll(wait_seconds=wait_seconds) or self.optimization_source.poll()
 
     def drain_queue(self, *, wait_for_retries: bool = False, timeout_seconds: float = 600.0) -> list[Delivery]:
-        """Poll until the jobs queue is empty (see `EventSourceMapping.drain`)."""
-        return self.event_source.drain(wait_for_retries=wait_for_retries, timeout_seconds=timeout_seconds)
+        """Poll both queues until they are empty (with `wait_for_retries`, until nothing is in flight either:
+        see `EventSourceMapping.drain`)."""
+        deliveries: list[Delivery] = []
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            delivery = self.poll_queue()
+            if delivery is not None:
+                deliveries.append(delivery)
+                continue
+            sources = (self.event_source, self.optimization_source)
+            if not wait_for_retries or all(source.in_flight() == 0 for source in sources):
+                return deliveries
+            time.sleep(0.2)
+        raise TimeoutError(f"the queues did not drain within {timeout_seconds:.0f} s")
 
     # ---- the bucket's S3 event notifications ----------------------------------------------------
 
@@ -353,6 +391,13 @@ class LocalStack:
 
     def queue_depth(self) -> dict[str, int]:
         """Visible and in-flight messages of the jobs queue, and messages in the DLQ."""
+        return self._depth(self.resources.jobs_queue_url, self.resources.dlq_url)
+
+    def chunk_queue_depth(self) -> dict[str, int]:
+        """The same of the optimization chunks queue and its DLQ (issue 14)."""
+        return self._depth(self.resources.optimization_queue_url, self.resources.optimization_dlq_url)
+
+    def _depth(self, queue_url: str, dlq_url: str) -> dict[str, int]:
         sqs = self.client("sqs")
 
         def count(url: str) -> tuple[int, int]:
@@ -362,8 +407,8 @@ class LocalStack:
             )["Attributes"]
             return int(a["ApproximateNumberOfMessages"]), int(a["ApproximateNumberOfMessagesNotVisible"])
 
-        visible, in_flight = count(self.resources.jobs_queue_url)
-        dlq_visible, dlq_in_flight = count(self.resources.dlq_url)
+        visible, in_flight = count(queue_url)
+        dlq_visible, dlq_in_flight = count(dlq_url)
         return {"visible": visible, "in_flight": in_flight, "dlq": dlq_visible + dlq_in_flight}
 
     # ---- looking inside -------------------------------------------------------------------------

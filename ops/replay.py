@@ -20,6 +20,17 @@ Moving has two implementations behind `MessageMover`:
 
 Rerunning is safe: replayed jobs are QUEUED or done, their messages gone from the DLQ.
 
+Optimization chunks (issue 14) have their own queue and DLQ; their messages are replayed in a second pass
+(`replay_chunks`), message by message, looking at the optimization and the chunk:
+- the optimization SUCCEEDED: nothing to run, the message is deleted (a duplicate, or the last receive
+  found the results stored after all);
+- RUNNING, QUEUED, or FAILED because a chunk dead-lettered: the chunk's dead-letter mark is removed
+  (`reset_chunk_for_replay`: FAILED or stuck RUNNING → QUEUED, its checkpoint kept; a SUCCEEDED chunk is left
+  as it is: its redelivery counts it or runs the aggregation that failed) and the optimization is RUNNING
+  again (`reset_for_replay`), then the message is sent back to the chunks queue before it is deleted;
+- CANCELLED, FAILED by its input, a chunk stopped for good, unknown, or unreadable: kept in the DLQ.
+`--optimization-id` selects optimizations; `--execution-id` alone replays jobs only.
+
     backtest replay --local-endpoint http://127.0.0.1:PORT           # the moto of `backtest local`
     backtest replay --stack-name BacktestService-dev --region eu-west-1 --profile ops --dry-run
     backtest replay --stack-name BacktestService-dev --execution-id ID [--execution-id ID ...]
@@ -39,9 +50,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from backtest_service import topology
 from backtest_service.errors import JobNotFound, ReplayRefused
-from backtest_service.job_queue import InvalidMessage, decode_message, encode_message
+from backtest_service.job_queue import ChunkMessage, InvalidMessage, JobMessage, decode_message, encode_message
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import JobRecord, Status
+from backtest_service.optimization_store import OptimizationStore
+from backtest_service.optimizations import OptimizationNotFound
 from backtest_service.topology import Output
 from local.aws_resources import DEFAULT_PREFIX, queue_names, table_name
 from local.embedded_aws import DEFAULT_REGION, fake_session
@@ -52,6 +65,12 @@ if TYPE_CHECKING:
 
 # The deployed stack's outputs replay reads (infra/stack.py publishes them under these keys).
 OUTPUTS = (Output.JOBS_QUEUE_URL, Output.DEAD_LETTER_QUEUE_URL, Output.JOBS_TABLE_NAME)
+# The optimization chunks' (issue 14): a stack deployed before them has none, and replays jobs only.
+OPTIMIZATION_OUTPUTS = (
+    Output.OPTIMIZATION_QUEUE_URL,
+    Output.OPTIMIZATION_DEAD_LETTER_QUEUE_URL,
+    Output.OPTIMIZATIONS_TABLE_NAME,
+)
 # Error codes meaning "this SQS does not offer message move tasks here".
 _MOVE_TASK_UNSUPPORTED = {
     "UnsupportedOperation",
@@ -84,6 +103,10 @@ class ReplayTarget:
     move_task_supported: bool = True  # False: go straight to receive → send → delete
     receive_wait_seconds: int = 1  # long polling on AWS (a short poll can miss messages)
     description: str = ""
+    # Optimization chunks (issue 14): their table, queue and DLQ (None: this target replays jobs only).
+    optimizations: OptimizationStore | None = None
+    optimization_queue_url: str | None = None
+    optimization_dlq_url: str | None = None
 
     def queue_arn(self, url: str) -> str:
         out = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
@@ -106,12 +129,18 @@ def target_from_stack(stack_name: str, *, region: str | None = None, profile: st
             f"stack {stack_name} has no output {', '.join(missing)} "
             f"(outputs: {', '.join(sorted(outputs)) or 'none'}); deploy the current infra/ first"
         )
+    chunks = all(key in outputs for key in OPTIMIZATION_OUTPUTS)
     return ReplayTarget(
         sqs=session.client("sqs"),
         jobs=JobStore(outputs[Output.JOBS_TABLE_NAME], session.client("dynamodb")),
         jobs_queue_url=outputs[Output.JOBS_QUEUE_URL],
         dlq_url=outputs[Output.DEAD_LETTER_QUEUE_URL],
         description=f"stack {stack_name} ({session.region_name})",
+        optimizations=(
+            OptimizationStore(outputs[Output.OPTIMIZATIONS_TABLE_NAME], session.client("dynamodb")) if chunks else None
+        ),
+        optimization_queue_url=outputs.get(Output.OPTIMIZATION_QUEUE_URL) if chunks else None,
+        optimization_dlq_url=outputs.get(Output.OPTIMIZATION_DEAD_LETTER_QUEUE_URL) if chunks else None,
     )
 
 
@@ -121,9 +150,12 @@ def target_from_local(endpoint_url: str, *, region: str = DEFAULT_REGION, prefix
     sqs = session.client("sqs", endpoint_url=endpoint_url)
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
     jobs_queue, dlq = queue_names(topology.JOBS_QUEUE, prefix)
+    chunks_queue, chunks_dlq = queue_names(topology.OPTIMIZATION_QUEUE, prefix)
     try:
         jobs_url = sqs.get_queue_url(QueueName=jobs_queue)["QueueUrl"]
         dlq_url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
+        chunks_url = sqs.get_queue_url(QueueName=chunks_queue)["QueueUrl"]
+        chunks_dlq_url = sqs.get_queue_url(QueueName=chunks_dlq)["QueueUrl"]
     except (ClientError, BotoCoreError) as exc:
         raise ReplayError(
             f"no queues {jobs_queue} / {dlq} at {endpoint_url} ({exc}); "
@@ -137,6 +169,9 @@ def target_from_local(endpoint_url: str, *, region: str = DEFAULT_REGION, prefix
         move_task_supported=False,  # moto implements no message move task
         receive_wait_seconds=0,
         description=f"local stack at {endpoint_url}",
+        optimizations=OptimizationStore(table_name(topology.OPTIMIZATIONS_TABLE, prefix), dynamodb),
+        optimization_queue_url=chunks_url,
+        optimization_dlq_url=chunks_dlq_url,
     )
 
 
@@ -276,6 +311,10 @@ class ReplaySummary:
     duplicates: int = 0  # more messages for a job already moved in this run: deleted
     kept: dict[str, str] = field(default_factory=dict)  # execution id (or message id) → why it stays
     not_found: list[str] = field(default_factory=list)  # selected ids with no message and nothing to do
+    # Optimization chunks (issue 14), each named "<optimization id>#<chunk>".
+    chunks_moved: list[str] = field(default_factory=list)
+    chunks_done: list[str] = field(default_factory=list)  # their optimization SUCCEEDED: DLQ message deleted
+    chunks_kept: dict[str, str] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         verb = "would move" if self.dry_run else "moved"
@@ -294,6 +333,16 @@ class ReplaySummary:
             out += [f"  {key}: {why}" for key, why in self.kept.items()]
         if self.not_found:
             out.append(f"not in the DLQ: {', '.join(self.not_found)}")
+        if self.chunks_moved or self.chunks_done or self.chunks_kept:
+            out.append(f"optimization chunks: {verb} {len(self.chunks_moved)} back to their queue")
+            if self.chunks_done:
+                out.append(
+                    f"  already succeeded (DLQ message {'to delete' if self.dry_run else 'deleted'}): "
+                    f"{len(self.chunks_done)}"
+                )
+            if self.chunks_kept:
+                out.append(f"  kept in the DLQ: {len(self.chunks_kept)}")
+                out += [f"    {key}: {why}" for key, why in self.chunks_kept.items()]
         return out
 
 
@@ -323,20 +372,41 @@ def replay(
     target: ReplayTarget,
     *,
     execution_ids: Iterable[str] | None = None,
+    optimization_ids: Iterable[str] | None = None,
     max_messages: int | None = None,
     dry_run: bool = False,
     move_task: MessageMover | None = None,
     hold_seconds: int = 120,
     out: Printer = print,
 ) -> ReplaySummary:
-    """Replay the DLQ of `target` (all of it, or the messages of `execution_ids`, at most `max_messages`).
+    """Replay the DLQ of `target` (all of it, or the messages of `execution_ids`, at most `max_messages`), then
+    the optimization chunks' DLQ (all of it, or the chunks of `optimization_ids`; not when only
+    `execution_ids` are given).
 
     `move_task` replaces the SQS message move task (tests); by default one is made for the target.
     Messages are held invisible for `hold_seconds` while replay looks at them; those it keeps are made
     visible again before it returns.
     """
-    selected = list(dict.fromkeys(execution_ids or []))
+    jobs, chunks = list(execution_ids or []), list(optimization_ids or [])
     summary = ReplaySummary(dry_run=dry_run)
+    if jobs or not chunks:
+        _replay_jobs(target, summary, jobs, max_messages, dry_run, move_task, hold_seconds, out)
+    if chunks or not jobs:
+        replay_chunks(target, summary, optimization_ids=chunks, dry_run=dry_run, hold_seconds=hold_seconds, out=out)
+    return summary
+
+
+def _replay_jobs(
+    target: ReplayTarget,
+    summary: ReplaySummary,
+    execution_ids: list[str],
+    max_messages: int | None,
+    dry_run: bool,
+    move_task: MessageMover | None,
+    hold_seconds: int,
+    out: Printer,
+) -> None:
+    selected = list(dict.fromkeys(execution_ids))
     fallback = ReceiveSendDeleteMover(
         target.sqs, target.dlq_url, target.jobs_queue_url, wait_seconds=target.receive_wait_seconds
     )
@@ -381,7 +451,6 @@ def replay(
             _replay_without_message(target, execution_id, summary, dry_run, out)
     finally:
         _release(target, held + [p.message for p in plan if p.action.startswith("kept") or dry_run])
-    return summary
 
 
 def _report_plan(plan: list[_Planned], summary: ReplaySummary, out: Printer) -> None:
@@ -473,11 +542,12 @@ def _apply(
 
 
 def _execution_id(message: MessageTypeDef) -> str | None:
-    """The execution id a DLQ message carries, or None for a message that is not one of ours."""
+    """The execution id a DLQ message carries, or None for a message that is not a backtest's."""
     try:
-        return decode_message(message.get("Body", ""))
+        decoded = decode_message(message.get("Body", ""))
     except InvalidMessage:
         return None
+    return decoded.execution_id if isinstance(decoded, JobMessage) else None
 
 
 def _receive_again(target: ReplayTarget, ids: set[str | None]) -> list[_Planned]:
@@ -517,15 +587,97 @@ def _replay_without_message(
     out(f"  {verb} {execution_id}: dead-lettered, its DLQ message was gone")
 
 
-def _release(target: ReplayTarget, messages: list[MessageTypeDef]) -> None:
-    """Make held messages visible again at once."""
+def _release(target: ReplayTarget, messages: list[MessageTypeDef], url: str | None = None) -> None:
+    """Make held messages (of the jobs' DLQ, or of the queue at `url`) visible again at once."""
     for start in range(0, len(messages), 10):
         chunk = messages[start : start + 10]
         entries = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(chunk)
         ]
         with contextlib.suppress(ClientError, BotoCoreError):  # else they reappear when the hold expires
-            target.sqs.change_message_visibility_batch(QueueUrl=target.dlq_url, Entries=entries)  # type: ignore[arg-type]
+            target.sqs.change_message_visibility_batch(QueueUrl=url or target.dlq_url, Entries=entries)  # type: ignore[arg-type]
+
+
+# ---- optimization chunks (issue 14) --------------------------------------------------------------------
+
+
+def replay_chunks(
+    target: ReplayTarget,
+    summary: ReplaySummary,
+    *,
+    optimization_ids: Iterable[str] | None = None,
+    dry_run: bool = False,
+    hold_seconds: int = 120,
+    out: Printer = print,
+) -> None:
+    """Replay the optimization chunks' DLQ (see the module docstring), message by message."""
+    store, dlq, queue = target.optimizations, target.optimization_dlq_url, target.optimization_queue_url
+    if store is None or dlq is None or queue is None:
+        return
+    wanted = set(optimization_ids or [])
+    mover = ReceiveSendDeleteMover(target.sqs, dlq, queue, wait_seconds=target.receive_wait_seconds)
+    held: list[MessageTypeDef] = []
+    seen: set[str] = set()
+
+    def keep(message: MessageTypeDef, key: str, why: str) -> None:
+        summary.chunks_kept[key] = why
+        held.append(message)
+        out(f"  kept     {key}: {why}")
+
+    try:
+        while batch := receive(target.sqs, dlq, wait_seconds=target.receive_wait_seconds, hold_seconds=hold_seconds):
+            for message in batch:
+                try:
+                    decoded = decode_message(message.get("Body", ""))
+                except InvalidMessage:
+                    decoded = None
+                if not isinstance(decoded, ChunkMessage):
+                    if wanted:
+                        held.append(message)
+                    else:
+                        keep(message, message["MessageId"], f"unreadable message ({message.get('Body', '')[:80]})")
+                    continue
+                key = f"{decoded.optimization_id}#{decoded.chunk}"
+                if wanted and decoded.optimization_id not in wanted:
+                    held.append(message)
+                    continue
+                if key in seen:
+                    summary.duplicates += 1
+                    if dry_run:
+                        held.append(message)
+                    else:
+                        target.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                    continue
+                seen.add(key)
+                record = store.get(decoded.optimization_id)
+                if record is None:
+                    keep(message, key, "unknown optimization (expired?)")
+                elif record.status is Status.SUCCEEDED:
+                    summary.chunks_done.append(key)
+                    if dry_run:
+                        held.append(message)
+                    else:
+                        target.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                        out(f"  deleted  {key}: its optimization SUCCEEDED")
+                elif record.status is Status.CANCELLED or (record.status is Status.FAILED and not record.dead_lettered):
+                    error = (record.error or {}).get("type", "?")
+                    keep(message, key, f"not replayable: optimization {record.status} ({error})")
+                elif dry_run:
+                    summary.chunks_moved.append(key)
+                    held.append(message)
+                    out(f"  replay   {key}  (optimization {record.status})")
+                else:
+                    try:
+                        store.reset_chunk_for_replay(decoded.optimization_id, decoded.chunk)
+                        store.reset_for_replay(decoded.optimization_id, decoded.chunk)
+                    except (ReplayRefused, OptimizationNotFound) as exc:
+                        keep(message, key, f"not replayable: {exc}")
+                        continue
+                    mover.move(message)
+                    summary.chunks_moved.append(key)
+                    out(f"  moved    {key}")
+    finally:
+        _release(target, held, dlq)
 
 
 # ---- the command ----------------------------------------------------------------------------------
@@ -540,6 +692,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ID",
         help="replay only these jobs (repeatable); default: every message in the DLQ",
+    )
+    p.add_argument(
+        "--optimization-id",
+        dest="optimization_ids",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="replay only the chunks of these optimizations (repeatable); default: every chunk in their DLQ",
     )
     p.add_argument("--max", dest="max_messages", type=int, help="replay at most N messages")
     p.add_argument("--dry-run", action="store_true", help="show what would be replayed; change nothing")
@@ -565,7 +726,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             target = target_from_stack(args.stack_name, region=args.region, profile=args.profile)
         print(f"Replaying the dead-letter queue of {target.description}" + (" (dry run)" if args.dry_run else ""))
-        summary = replay(target, execution_ids=args.execution_ids, max_messages=args.max_messages, dry_run=args.dry_run)
+        summary = replay(
+            target,
+            execution_ids=args.execution_ids,
+            optimization_ids=args.optimization_ids,
+            max_messages=args.max_messages,
+            dry_run=args.dry_run,
+        )
     except (ReplayError, ClientError, BotoCoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

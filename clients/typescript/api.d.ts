@@ -243,6 +243,84 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/backtest/optimizations/{optimization_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One optimization: progress, the best and the top K so far, failures, walk-forward windows, table links */
+        get: operations["get_optimization_api_backtest_optimizations__optimization_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtest/optimizations/{optimization_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an optimization
+         * @description CANCELLED at once: its queued chunks never run and its running chunks stop within about a second (the best so far stays readable). Idempotent: a finished optimization is answered as it is.
+         */
+        post: operations["cancel_optimization_api_backtest_optimizations__optimization_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtest/optimizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's optimizations, newest first, with their progress and best so far */
+        get: operations["list_optimizations_api_backtest_optimizations_get"];
+        put?: never;
+        /**
+         * Submit a parameter optimization
+         * @description Checks the backtest fields and the search (one 422 entry per bad field; at most 10,000 combinations and about 4 hours of estimated compute), cuts the combinations into chunks of about a minute of work each, queues them and answers 202 at once; poll status_url (absolute, also the Location header). Send an Idempotency-Key header to retry safely.
+         */
+        post: operations["submit_api_backtest_optimizations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtest/optimizations/estimate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What an optimization would cost: combinations, chunks, runtime and Lambda-seconds
+         * @description Every check of POST /optimizations, then the plan; nothing is stored or queued.
+         */
+        post: operations["estimate_api_backtest_optimizations_estimate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1301,6 +1379,673 @@ export interface components {
              * @constant
              */
             deleted: true;
+        };
+        /**
+         * BestCombination
+         * @description The best combination with every metric (once SUCCEEDED; while RUNNING: the best so far, headline only).
+         */
+        BestCombination: {
+            /** Index */
+            index: number;
+            /** Params */
+            params: {
+                [key: string]: boolean | number | string;
+            };
+            /** Metrics */
+            metrics: {
+                [key: string]: number | null;
+            };
+        };
+        /**
+         * Condition
+         * @description A rule between parameters (or a parameter and a number) that a combination must satisfy to be
+         *     tried at all, e.g. ``fast < slow``.
+         */
+        Condition: {
+            /**
+             * Left
+             * @description A parameter name.
+             */
+            left: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "<" | "<=" | ">" | ">=" | "==" | "!=";
+            /**
+             * Right
+             * @description A parameter name or a number.
+             */
+            right: string | number;
+        };
+        /**
+         * Constraint
+         * @description A rule on a combination's metrics it must meet to be ranked, e.g. ``total_trades >= 10``. A metric
+         *     that is null (undefined for that run) fails every constraint on it.
+         */
+        Constraint: {
+            /**
+             * Metric
+             * @description A metric key (see /performance-metrics/definitions).
+             */
+            metric: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "<" | "<=" | ">" | ">=" | "==" | "!=";
+            /** Value */
+            value: number;
+        };
+        /** FailedCombination */
+        FailedCombination: {
+            /** Index */
+            index: number;
+            /** Params */
+            params: {
+                [key: string]: boolean | number | string;
+            };
+            error?: components["schemas"]["JobError"] | null;
+        };
+        /**
+         * OptimizationEstimate
+         * @description `POST /optimizations/estimate`: what the optimization would be (nothing is stored or queued).
+         */
+        OptimizationEstimate: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Combinations */
+            combinations: number;
+            /**
+             * Grid Points
+             * @description Points of the full grid, before the conditions.
+             */
+            grid_points: number;
+            /** Chunks */
+            chunks: number;
+            /** Chunk Size */
+            chunk_size: number;
+            /**
+             * Bars
+             * @description Bars the date range spans.
+             */
+            bars: number;
+            /**
+             * Sweeps
+             * @description Backtests per combination: the whole range and each fold's in-sample.
+             */
+            sweeps: number;
+            /**
+             * Style
+             * @enum {string}
+             */
+            style: "vectorized" | "event";
+            /**
+             * Seconds Per Combination
+             * @description Estimated single-core seconds of one combination.
+             */
+            seconds_per_combination: number;
+            /**
+             * Estimated Seconds
+             * @description Rough wall-clock seconds from the first chunk's start, with free runners.
+             */
+            estimated_seconds: number;
+            /**
+             * Lambda Seconds
+             * @description Rough runner-invocation seconds in all (billed time).
+             */
+            lambda_seconds: number;
+            /**
+             * Lambda Gb Seconds
+             * @description lambda_seconds × the runner's memory in GB.
+             */
+            lambda_gb_seconds: number;
+            /**
+             * Max Concurrency
+             * @description Chunks that run at once at most (the queue's cap).
+             */
+            max_concurrency: number;
+            /**
+             * Note
+             * @default Estimates assume a simple strategy (measured on an SMA crossover); more work per bar takes longer. A chunk that runs out of time continues in a new invocation.
+             */
+            note: string;
+        };
+        /** OptimizationList */
+        OptimizationList: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Optimizations */
+            optimizations: components["schemas"]["OptimizationSummary"][];
+            /**
+             * Next Token
+             * @description Pass as next_token for the next page; absent at the end.
+             */
+            next_token?: string | null;
+        };
+        /**
+         * OptimizationProgress
+         * @description How far it is. `combinations_done` counts finished chunks' combinations and running chunks' progress.
+         */
+        OptimizationProgress: {
+            /** Combinations Done */
+            combinations_done: number;
+            /** Combinations Total */
+            combinations_total: number;
+            /** Chunks Done */
+            chunks_done: number;
+            /** Chunks Total */
+            chunks_total: number;
+            /**
+             * Chunks Running
+             * @default 0
+             */
+            chunks_running: number;
+            /**
+             * Chunks Dead Lettered
+             * @description Chunks waiting in the DLQ for ops to replay them.
+             * @default 0
+             */
+            chunks_dead_lettered: number;
+            /** Percent */
+            percent: number;
+        };
+        /**
+         * OptimizationStatus
+         * @description One optimization as its owner sees it.
+         */
+        OptimizationStatus: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Optimization Id */
+            optimization_id: string;
+            status: components["schemas"]["Status"];
+            /** Name */
+            name?: string | null;
+            /** Symbol */
+            symbol: string;
+            /** Timeframe */
+            timeframe: string;
+            /** Start Date */
+            start_date?: string | null;
+            /** End Date */
+            end_date?: string | null;
+            /** Created At */
+            created_at: string;
+            /** Started At */
+            started_at?: string | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "grid" | "random";
+            /** Target */
+            target: string;
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "max" | "min";
+            /** Top K */
+            top_k: number;
+            /**
+             * Parameters
+             * @description The search space as submitted.
+             */
+            parameters: {
+                [key: string]: components["schemas"]["ParameterRange"] | components["schemas"]["ParameterValues"] | boolean | number | string;
+            };
+            /** Conditions */
+            conditions?: components["schemas"]["Condition"][];
+            /** Constraints */
+            constraints?: components["schemas"]["Constraint"][];
+            validation?: components["schemas"]["Validation"] | null;
+            /** Combinations */
+            combinations: number;
+            /** Chunks */
+            chunks: number;
+            /** Chunk Size */
+            chunk_size: number;
+            /** Estimated Seconds */
+            estimated_seconds?: number | null;
+            progress: components["schemas"]["OptimizationProgress"];
+            /**
+             * Succeeded
+             * @description Combinations that ran (so far).
+             * @default 0
+             */
+            succeeded: number;
+            /**
+             * Failed
+             * @description Combinations whose strategy failed (so far); see failed_examples.
+             * @default 0
+             */
+            failed: number;
+            /**
+             * Feasible
+             * @description Combinations that met every constraint (so far).
+             * @default 0
+             */
+            feasible: number;
+            /** @description The best so far (every metric once SUCCEEDED). */
+            best?: components["schemas"]["BestCombination"] | null;
+            /**
+             * Top
+             * @description The top_k so far, best first.
+             */
+            top?: components["schemas"]["RankedCombination"][];
+            /**
+             * Failed Examples
+             * @description The first failed combinations (lowest index) and their errors.
+             */
+            failed_examples?: components["schemas"]["FailedCombination"][];
+            /**
+             * Windows
+             * @description Walk-forward / holdout: in- vs out-of-sample per window.
+             */
+            windows?: components["schemas"]["WindowReport"][] | null;
+            /**
+             * Stitched Out Of Sample Metrics
+             * @description The out-of-sample runs chained together.
+             */
+            stitched_out_of_sample_metrics?: {
+                [key: string]: number | null;
+            } | null;
+            /**
+             * Cancel Requested
+             * @default false
+             */
+            cancel_requested: boolean;
+            error?: components["schemas"]["JobError"] | null;
+            /** Status Url */
+            status_url?: string | null;
+            /**
+             * Table Json Url
+             * @description Presigned link to every combination's parameters and metrics, JSON (gzip); SUCCEEDED.
+             */
+            table_json_url?: string | null;
+            /**
+             * Table Csv Url
+             * @description The same table as CSV (gzip); SUCCEEDED only.
+             */
+            table_csv_url?: string | null;
+            /**
+             * Table Urls Expire In
+             * @description Seconds the table links stay valid.
+             */
+            table_urls_expire_in?: number | null;
+        };
+        /**
+         * OptimizationSubmitRequest
+         * @description The body of `POST /api/backtest/optimizations` and `.../estimate`: the backtest fields (strategy_code,
+         *     symbol, timeframe, dates, capital, costs, name) and the search: `parameters` (each name → {min, max, step},
+         *     {values: [...]}, or a fixed value), `conditions` between parameters, `method` grid or random (`samples`,
+         *     `seed`), `target` and `direction`, `constraints` on metrics, `top_k`, and `validation` (walk_forward or
+         *     holdout).
+         *
+         *     Parsing checks the types, the catalog and the search; the limits of the deployment (the code's size:
+         *     413; the bar cap, the dates: 422) are checked right after, with the settings, as for `POST /run`.
+         */
+        OptimizationSubmitRequest: {
+            /**
+             * Strategy Code
+             * @description Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).
+             * @example import numpy as np
+             *     import talib
+             *
+             *
+             *     def generate_signals(data, params):
+             *         fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))
+             *         slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))
+             *         return np.where(fast > slow, 1.0, 0.0)
+             */
+            strategy_code: string;
+            /**
+             * Symbol
+             * @description One of the symbols listed by /market-data/symbols.
+             * @default AAPL
+             */
+            symbol: string;
+            /**
+             * Timeframe
+             * @description Bar size.
+             * @default 1h
+             * @enum {string}
+             */
+            timeframe: "1m" | "5m" | "15m" | "1h" | "4h" | "1d";
+            /**
+             * Start Date
+             * Format: date
+             * @description First day of the backtest (inclusive), YYYY-MM-DD.
+             * @default 2024-01-01
+             */
+            start_date: string;
+            /**
+             * End Date
+             * Format: date
+             * @description Last day of the backtest (inclusive), YYYY-MM-DD.
+             * @default 2024-12-31
+             */
+            end_date: string;
+            /**
+             * Initial Capital
+             * @description Starting cash.
+             * @default 10000
+             */
+            initial_capital: number;
+            /**
+             * Commission
+             * @description Fraction of each fill's notional, e.g. 0.001 = 0.1%.
+             * @default 0.001
+             */
+            commission: number;
+            /**
+             * Slippage
+             * @description Fraction the fill price moves against the trader.
+             * @default 0.0005
+             */
+            slippage: number;
+            /**
+             * Parameters
+             * @description Each name → {min, max, step}, {values: [...]}, or a fixed value.
+             */
+            parameters?: {
+                [key: string]: components["schemas"]["ParameterRange"] | components["schemas"]["ParameterValues"] | boolean | number | string;
+            };
+            /**
+             * Name
+             * @description A label for the run.
+             */
+            name?: string | null;
+            /**
+             * Dataset Id
+             * @description One of your READY datasets (POST /api/backtest/datasets), in place of symbol: its bars are the market data. timeframe, start_date and end_date then default to the dataset's own; given, they pick its days and a coarser timeframe to aggregate to, checked against the dataset.
+             */
+            dataset_id?: string | null;
+            /**
+             * Conditions
+             * @description Rules between parameters, e.g. fast < slow.
+             */
+            conditions?: components["schemas"]["Condition"][];
+            /**
+             * Method
+             * @description grid: every combination; random: `samples` of them.
+             * @default grid
+             * @enum {string}
+             */
+            method: "grid" | "random";
+            /**
+             * Samples
+             * @description random: how many.
+             */
+            samples?: number | null;
+            /**
+             * Seed
+             * @description random: the same seed draws the same set.
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Target
+             * @description The metric key to optimize.
+             * @default sharpe_ratio
+             */
+            target: string;
+            /**
+             * Direction
+             * @description max or min; default: the metric's better direction.
+             */
+            direction?: ("max" | "min") | null;
+            /** Constraints */
+            constraints?: components["schemas"]["Constraint"][];
+            /**
+             * Top K
+             * @description How many ranked combinations to report.
+             * @default 10
+             */
+            top_k: number;
+            validation?: components["schemas"]["Validation"] | null;
+        };
+        /** OptimizationSubmitResponse */
+        OptimizationSubmitResponse: {
+            /**
+             * Success
+             * @default true
+             * @constant
+             */
+            success: true;
+            /** Optimization Id */
+            optimization_id: string;
+            /**
+             * Status
+             * @default QUEUED
+             * @constant
+             */
+            status: "QUEUED";
+            /**
+             * Status Url
+             * @description Where to poll it: absolute (also the Location header).
+             */
+            status_url: string;
+            /**
+             * Combinations
+             * @description Combinations the search evaluates.
+             */
+            combinations: number;
+            /**
+             * Chunks
+             * @description Chunks they were cut into (one runner invocation each, about).
+             */
+            chunks: number;
+            /**
+             * Chunk Size
+             * @description Combinations per chunk (the last may hold fewer).
+             */
+            chunk_size: number;
+            /**
+             * Estimated Seconds
+             * @description Rough wall-clock seconds with free runners.
+             */
+            estimated_seconds: number;
+        };
+        /**
+         * OptimizationSummary
+         * @description One line of the caller's optimization list.
+         */
+        OptimizationSummary: {
+            /** Optimization Id */
+            optimization_id: string;
+            status: components["schemas"]["Status"];
+            /** Name */
+            name?: string | null;
+            /** Symbol */
+            symbol: string;
+            /** Timeframe */
+            timeframe: string;
+            /** Start Date */
+            start_date?: string | null;
+            /** End Date */
+            end_date?: string | null;
+            /** Created At */
+            created_at: string;
+            /** Started At */
+            started_at?: string | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "grid" | "random";
+            /** Target */
+            target: string;
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "max" | "min";
+            /** Combinations */
+            combinations: number;
+            /** Chunks */
+            chunks: number;
+            /** Combinations Done */
+            combinations_done: number;
+            /** Failed */
+            failed: number;
+            /** @description The best so far, headline metrics. */
+            best?: components["schemas"]["BestCombination"] | null;
+            error?: components["schemas"]["JobError"] | null;
+            /** Status Url */
+            status_url: string;
+        };
+        /**
+         * ParameterRange
+         * @description `min`, `min + step`, ... up to `max` inclusive. All integers give integers; any float gives floats
+         *     (rounded to 12 significant digits, so 0.1 steps do not drift).
+         */
+        ParameterRange: {
+            /**
+             * Min
+             * @description First value.
+             */
+            min: number;
+            /**
+             * Max
+             * @description Last value (included when reached by whole steps).
+             */
+            max: number;
+            /**
+             * Step
+             * @description Distance between two values.
+             * @default 1
+             */
+            step: number;
+        };
+        /**
+         * ParameterValues
+         * @description An explicit list of values (numbers, strings or booleans), tried in this order.
+         */
+        ParameterValues: {
+            /** Values */
+            values: (boolean | number | string)[];
+        };
+        /**
+         * RankedCombination
+         * @description A combination in the ranking: its parameters and headline metrics (the target's, the constraints'; the
+         *     table has every metric).
+         */
+        RankedCombination: {
+            /** Rank */
+            rank: number;
+            /**
+             * Index
+             * @description Position in the search (grid order, or the random draw's).
+             */
+            index: number;
+            /** Params */
+            params: {
+                [key: string]: boolean | number | string;
+            };
+            /** Metrics */
+            metrics: {
+                [key: string]: number | null;
+            };
+        };
+        /**
+         * Validation
+         * @description Out-of-sample validation.
+         *
+         *     - ``walk_forward``: the bars are cut into `windows` folds that step forward by their out-of-sample
+         *       part; each fold optimizes on its in-sample part and runs the winner on the out-of-sample part that
+         *       follows it. The out-of-sample parts tile the end of the history without gaps or overlap, and are
+         *       also reported stitched together. ``anchored``: every in-sample part starts at the first bar.
+         *     - ``holdout``: one fold: optimize on the first 1 − `out_of_sample_fraction` of the bars, run the winner
+         *       on the rest.
+         */
+        Validation: {
+            /**
+             * Kind
+             * @default walk_forward
+             * @enum {string}
+             */
+            kind: "walk_forward" | "holdout";
+            /**
+             * Windows
+             * @description Folds (walk_forward).
+             * @default 4
+             */
+            windows: number;
+            /**
+             * Out Of Sample Fraction
+             * @description Of each fold (walk_forward), or of all bars (holdout).
+             * @default 0.25
+             */
+            out_of_sample_fraction: number;
+            /**
+             * Anchored
+             * @description walk_forward: in-sample parts all start at the first bar.
+             * @default false
+             */
+            anchored: boolean;
+        };
+        /**
+         * WindowReport
+         * @description One walk-forward fold: where its parts lie, its winner, the winner's in- and out-of-sample metrics.
+         */
+        WindowReport: {
+            /** Window */
+            window: number;
+            /**
+             * In Sample
+             * @description {start, end, bars}: ISO times of the first and last bar.
+             */
+            in_sample: {
+                [key: string]: unknown;
+            };
+            /** Out Of Sample */
+            out_of_sample: {
+                [key: string]: unknown;
+            };
+            /** Best Params */
+            best_params?: {
+                [key: string]: boolean | number | string;
+            } | null;
+            /** In Sample Metrics */
+            in_sample_metrics?: {
+                [key: string]: number | null;
+            } | null;
+            /** Out Of Sample Metrics */
+            out_of_sample_metrics?: {
+                [key: string]: number | null;
+            } | null;
+            /**
+             * Combinations
+             * @default 0
+             */
+            combinations: number;
+            /**
+             * Feasible
+             * @default 0
+             */
+            feasible: number;
+            /** Error */
+            error?: {
+                [key: string]: unknown;
+            } | null;
         };
         /** EquityCurveDocument */
         EquityCurveDocument: {
@@ -2386,6 +3131,343 @@ export interface operations {
             };
             /** @description A dependency (queue, table) is unavailable: retry */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_optimization_api_backtest_optimizations__optimization_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                optimization_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The optimization; its table's links once SUCCEEDED */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizationStatus"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    cancel_optimization_api_backtest_optimizations__optimization_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                optimization_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The optimization after the request */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizationStatus"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unknown execution id or dataset id (or one owned by another caller) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_optimizations_api_backtest_optimizations_get: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: number;
+                /** @description From the previous page. */
+                next_token?: string | null;
+                /** @description Only optimizations in this status. */
+                status?: components["schemas"]["Status"] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of optimizations and the next page's token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizationList"];
+                };
+            };
+            /** @description Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    submit_api_backtest_optimizations_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptimizationSubmitRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizationSubmitResponse"];
+                };
+            };
+            /** @description Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict: the job has no results yet (not SUCCEEDED), or the same Idempotency-Key is still being processed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description strategy_code is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency (queue, table) is unavailable: retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    estimate_api_backtest_optimizations_estimate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptimizationSubmitRequest"];
+            };
+        };
+        responses: {
+            /** @description The plan */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizationEstimate"];
+                };
+            };
+            /** @description Bad request: not JSON, a strategy that does not compile (names the line), a bad next_token */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticated caller */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description strategy_code is larger than 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Content-Type is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A field is invalid (names the field) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

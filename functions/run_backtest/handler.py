@@ -1,4 +1,5 @@
-"""The jobs queue's consumer: runs each queued backtest; reports failed records for SQS to retry."""
+"""The runner queues' consumer: runs each queued backtest, and each chunk of a parameter optimization (its own
+queue, same function); reports failed records for SQS to retry."""
 
 from typing import Any
 
@@ -11,7 +12,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
-from backtest_service import runner  # noqa: E402
+from backtest_service import optimization_runner, runner  # noqa: E402
+from backtest_service.job_queue import ChunkMessage, decode_message  # noqa: E402
 from backtest_service.observability import logger, metrics, tracer  # noqa: E402
 from backtest_service.settings import get_settings  # noqa: E402
 
@@ -22,7 +24,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def record_handler(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
-    runner.handle_message(record.body, receive_count=receive_count)
+    message = decode_message(record.body)  # InvalidMessage: retried, then kept in the DLQ for a person
+    if isinstance(message, ChunkMessage):
+        optimization_runner.handle_chunk(message, receive_count=receive_count)
+    else:
+        runner.handle_message(record.body, receive_count=receive_count)
 
 
 @logger.inject_lambda_context(clear_state=True)

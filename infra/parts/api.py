@@ -20,7 +20,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from backtest_service.routes import ROUTES, SUBMIT_BACKTEST, Route
+from backtest_service.routes import ROUTES, SUBMIT_BACKTEST, SUBMIT_OPTIMIZATION, Route
 from infra.config import StageConfig
 from infra.nag import acknowledge
 from infra.parts.auth import Auth
@@ -105,10 +105,12 @@ class Api(Construct):
                 throttling_rate_limit=config.throttle_rate,
                 throttling_burst_limit=config.throttle_burst,
                 method_options={
-                    f"{SUBMIT_BACKTEST.path}/{SUBMIT_BACKTEST.method}": apigw.MethodDeploymentOptions(
+                    f"{route.path}/{route.method}": apigw.MethodDeploymentOptions(
                         throttling_rate_limit=config.submit_throttle_rate,
                         throttling_burst_limit=config.submit_throttle_burst,
                     )
+                    # Submitting an optimization (issue 14) queues up to hours of compute: the submit's limits.
+                    for route in (SUBMIT_BACKTEST, SUBMIT_OPTIMIZATION)
                 },
             ),
         )

@@ -1,4 +1,4 @@
-"""The engine layer, the datasets layer and the seven functions, each with its own role holding only what it calls."""
+"""The engine layer, the datasets layer and the eight functions, each with its own role holding only what it calls."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ from backtest_service.topology import (
     HANDLER_MODULE,
     JOBS_QUEUE,
     JOBS_TABLE,
+    OPTIMIZATION_QUEUE,
+    OPTIMIZATIONS,
+    OPTIMIZATIONS_PREFIX,
+    OPTIMIZATIONS_TABLE,
     RESULTS,
     RESULTS_BUCKET,
     RESULTS_PREFIX,
@@ -71,7 +75,8 @@ def handler_entry(folder: Path) -> str:
 
 
 class Functions(Construct):
-    """submit, status, results, symbols (behind the API) and run_backtest (fed by the jobs queue)."""
+    """submit, status, results, symbols, optimizations (behind the API) and run_backtest (fed by the jobs queue
+    and the optimization chunks queue)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, storage: Storage, queues: JobQueues
@@ -86,6 +91,8 @@ class Functions(Construct):
             "jobs_queue_url": queues.jobs.queue_url,
             "results_bucket": storage.results_bucket.bucket_name,
             "datasets_table": storage.datasets_table.table_name,
+            "optimizations_table": storage.optimizations_table.table_name,
+            "optimization_queue_url": queues.optimizations.queue_url,
         }
         jobs_arn = storage.jobs_table.table_arn
         results_objects = Storage.results_objects_arn(storage.results_bucket)
@@ -151,6 +158,7 @@ class Functions(Construct):
             )
         )
         self._datasets(storage)
+        self._optimizations(storage, queues)
 
     def _datasets(self, storage: Storage) -> None:
         """The datasets API function, validate_dataset (its own pyarrow layer) fed by the uploads'
@@ -216,6 +224,52 @@ class Functions(Construct):
             )
         return layer
 
+    def _optimizations(self, storage: Storage, queues: JobQueues) -> None:
+        """Parameter optimizations (issue 14): their API function, and what the runner needs for chunks."""
+        table_arn = storage.optimizations_table.table_arn
+        objects = Storage.optimizations_objects_arn(storage.results_bucket)
+
+        self.optimizations = self._function(OPTIMIZATIONS)
+        # Create an optimization (PutItem), read it (GetItem), cancel it (UpdateItem: also the FAILED mark when
+        # the queue refuses its chunks), sum its chunks' progress (Query on the table), list (Query on the GSI).
+        self._allow(
+            self.optimizations,
+            ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            [table_arn],
+        )
+        self._allow(self.optimizations, ["dynamodb:Query"], [f"{table_arn}/index/{OPTIMIZATIONS_TABLE.gsi_name}"])
+        # Powertools idempotency (an Idempotency-Key on submit), as the submit function.
+        self._allow(
+            self.optimizations,
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+            [storage.idempotency_table.table_arn],
+        )
+        self._allow(self.optimizations, ["sqs:SendMessage"], [queues.optimizations.queue_arn])
+        # The table's presigned links are signed with this role: it must be able to read what it links to.
+        self._allow(self.optimizations, ["s3:GetObject"], [objects])
+        self._acknowledge_prefix(self.optimizations, storage.results_bucket, "links to", f"{OPTIMIZATIONS_PREFIX}*")
+
+        # The runner: chunk and optimization items (start, heartbeat, counts, final writes), the chunks' results
+        # and the table (written, read back by the aggregation; a cancelled one's table deleted), and a chunk
+        # that runs out of time queues itself again (SendMessage on the chunks queue only).
+        self._allow(self.runner, ["dynamodb:GetItem", "dynamodb:UpdateItem"], [table_arn])
+        self._allow(self.runner, ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"], [objects])
+        self._acknowledge_prefix(self.runner, storage.results_bucket, "writes and reads", f"{OPTIMIZATIONS_PREFIX}*")
+        self._allow(self.runner, ["sqs:SendMessage"], [queues.optimizations.queue_arn])
+        self.runner.add_event_source(
+            event_sources.SqsEventSource(
+                queues.optimizations,
+                batch_size=OPTIMIZATION_QUEUE.batch_size,
+                max_batching_window=(
+                    Duration.seconds(OPTIMIZATION_QUEUE.max_batching_window_seconds)
+                    if OPTIMIZATION_QUEUE.max_batching_window_seconds
+                    else None
+                ),
+                max_concurrency=OPTIMIZATION_QUEUE.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+
     @property
     def all(self) -> tuple[lambda_.Function, ...]:
         return (
@@ -226,6 +280,7 @@ class Functions(Construct):
             self.runner,
             self.datasets,
             self.validate_dataset,
+            self.optimizations,
         )
 
     @property
@@ -238,6 +293,7 @@ class Functions(Construct):
             RUN_BACKTEST: self.runner,
             DATASETS: self.datasets,
             VALIDATE_DATASET: self.validate_dataset,
+            OPTIMIZATIONS: self.optimizations,
         }
 
     def _layer(self) -> lambda_.LayerVersion:
@@ -329,8 +385,8 @@ class Functions(Construct):
         acknowledge(
             function.role,
             wildcard_resource(bucket.node.default_child, "Arn", f"/{prefix}"),
-            f"The function {verb} dataset objects, one per dataset id, under {prefix} only; the ids are "
-            "not known in advance, so the resource is the prefix.",
+            f"The function {verb} objects, one per dataset, optimization or chunk, under {prefix} only; their keys "
+            "are not known in advance, so the resource is the prefix.",
         )
 
     @staticmethod

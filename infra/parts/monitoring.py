@@ -97,6 +97,23 @@ class Monitoring(Construct):
             BACKLOG_AGE_SECONDS,
             "A queued job has waited over an hour: the runner is throttled, failing or not consuming.",
         )
+        # Parameter optimizations (issue 14): the chunks queue's DLQ and backlog, like the jobs queue's.
+        alarm(
+            "OptimizationDeadLetterQueueNotEmpty",
+            queues.optimization_dead_letter.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            0,
+            "Optimization chunks failed every attempt and wait in their dead-letter queue (their optimizations "
+            "show FAILED once every chunk settled): read the runner's logs, fix, then `backtest replay`.",
+        )
+        alarm(
+            "OptimizationBacklogOld",
+            queues.optimizations.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
+            BACKLOG_AGE_SECONDS,
+            "An optimization chunk has waited over an hour: the chunks' concurrency is saturated, or the runner is "
+            "throttled, failing or not consuming.",
+        )
         alarm(
             "RunnerErrors",
             functions.runner.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
@@ -200,6 +217,18 @@ class Monitoring(Construct):
                     queues.dead_letter.metric_approximate_number_of_messages_visible(label="dead-lettered"),
                 ],
                 right=[queues.jobs.metric_approximate_age_of_oldest_message(label="oldest (s)")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Optimization chunks queue",
+                left=[
+                    queues.optimizations.metric_approximate_number_of_messages_visible(label="waiting"),
+                    queues.optimizations.metric_approximate_number_of_messages_not_visible(label="running"),
+                    queues.optimization_dead_letter.metric_approximate_number_of_messages_visible(
+                        label="dead-lettered"
+                    ),
+                ],
+                right=[queues.optimizations.metric_approximate_age_of_oldest_message(label="oldest (s)")],
                 width=12,
             ),
             cloudwatch.GraphWidget(

@@ -1,4 +1,4 @@
-"""DynamoDB tables (jobs, idempotency, datasets) and the S3 results bucket with its access-log bucket."""
+"""DynamoDB tables (jobs, idempotency, datasets, optimizations) and the S3 results bucket with its access-log bucket."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from backtest_service.topology import (
     DATASETS_TABLE,
     IDEMPOTENCY_TABLE,
     JOBS_TABLE,
+    OPTIMIZATIONS_PREFIX,
+    OPTIMIZATIONS_TABLE,
     RESULTS_BUCKET,
     RESULTS_PREFIX,
     BucketSpec,
@@ -72,6 +74,8 @@ class Storage(Construct):
         self.results_bucket = self._bucket(RESULTS_BUCKET, config)
         # The callers' datasets: records here, objects in the results bucket under topology's prefixes.
         self.datasets_table = self._table(DATASETS_TABLE, config)
+        # Parameter optimizations (issue 14): optimizations and their chunks.
+        self.optimizations_table = self._table(OPTIMIZATIONS_TABLE, config)
 
     @staticmethod
     def results_objects_arn(bucket: s3.IBucket) -> str:
@@ -85,6 +89,11 @@ class Storage(Construct):
     @staticmethod
     def dataset_data_arn(bucket: s3.IBucket) -> str:
         return bucket.arn_for_objects(f"{DATASET_DATA_PREFIX}*")
+
+    @staticmethod
+    def optimizations_objects_arn(bucket: s3.IBucket) -> str:
+        """ARN of every object under the optimizations prefix (chunk results, the tables)."""
+        return bucket.arn_for_objects(f"{OPTIMIZATIONS_PREFIX}*")
 
     def _table(self, spec: TableSpec, config: StageConfig) -> dynamodb.Table:
         table = dynamodb.Table(

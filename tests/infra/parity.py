@@ -39,8 +39,8 @@ def _logical_ids(stack: BacktestServiceStack) -> dict[str, str]:
     parts = {
         **{spec.logical_id: stack.storage for spec in topology.TABLES},
         topology.RESULTS_BUCKET.logical_id: stack.storage,
-        topology.JOBS_QUEUE.logical_id: stack.queues,
-        topology.JOBS_QUEUE.dlq_logical_id: stack.queues,
+        **{spec.logical_id: stack.queues for spec in topology.QUEUES},
+        **{spec.dlq_logical_id: stack.queues for spec in topology.QUEUES},
     }
     out = {}
     for spec_id, part in parts.items():
@@ -183,6 +183,9 @@ def local_view(stack: LocalStack) -> View:
         names.dlq_arn: f"<{topology.JOBS_QUEUE.dlq_logical_id}>",
         names.results_bucket: f"<{topology.RESULTS_BUCKET.logical_id}>",
         names.datasets_table: f"<{topology.DATASETS_TABLE.logical_id}>",
+        names.optimizations_table: f"<{topology.OPTIMIZATIONS_TABLE.logical_id}>",
+        names.optimization_queue_url: f"<{topology.OPTIMIZATION_QUEUE.logical_id}>",
+        names.optimization_dlq_arn: f"<{topology.OPTIMIZATION_QUEUE.dlq_logical_id}>",
     }
     view: View = {
         f"table {topology.JOBS_TABLE.logical_id}": _moto_table(stack, names.jobs_table),
@@ -191,6 +194,9 @@ def local_view(stack: LocalStack) -> View:
         f"queue {topology.JOBS_QUEUE.logical_id}": _moto_queue(stack, names.jobs_queue_url, symbolic),
         f"queue {topology.JOBS_QUEUE.dlq_logical_id}": _moto_queue(stack, names.dlq_url, symbolic),
         f"bucket {topology.RESULTS_BUCKET.logical_id}": _moto_bucket(stack, names.results_bucket),
+        f"table {topology.OPTIMIZATIONS_TABLE.logical_id}": _moto_table(stack, names.optimizations_table),
+        f"queue {topology.OPTIMIZATION_QUEUE.logical_id}": _moto_queue(stack, names.optimization_queue_url, symbolic),
+        f"queue {topology.OPTIMIZATION_QUEUE.dlq_logical_id}": _moto_queue(stack, names.optimization_dlq_url, symbolic),
     }
     for spec in topology.FUNCTIONS:
         environment = stack.function_environment(spec)

@@ -49,6 +49,9 @@ def test_the_local_stack_builds_what_the_cdk_stack_deploys(cdk: View, local: Vie
         "queue JobsQueue",
         "queue DeadLetterQueue",
         "bucket ResultsBucket",
+        "table OptimizationsTable",
+        "queue OptimizationQueue",
+        "queue OptimizationDeadLetterQueue",
         *(f"function {spec.name}" for spec in topology.FUNCTIONS),
     }
     assert differences(cdk, local) == []
@@ -76,6 +79,22 @@ def test_the_properties_that_matter_are_compared(cdk: View) -> None:
         ("created_at", "RANGE"),
     ]
     assert cdk["function validate_dataset"][topology.Env.DATASETS_TABLE] == "<DatasetsTable>"
+    # Parameter optimizations (issue 14): the chunks queue redrives to its own DLQ, every function is told the
+    # optimizations table and the chunks queue, and the bucket expires optimization objects too
+    assert cdk["queue OptimizationQueue"]["RedrivePolicy"] == {
+        "deadLetterTarget": "<OptimizationDeadLetterQueue>",
+        "maxReceiveCount": topology.OPTIMIZATION_QUEUE.max_receive_count,
+    }
+    assert cdk["table OptimizationsTable"]["KeySchema"] == [("optimization_id", "HASH"), ("item", "RANGE")]
+    assert cdk["function run_backtest"][topology.Env.OPTIMIZATIONS_TABLE] == "<OptimizationsTable>"
+    assert cdk["function optimizations"][topology.Env.OPTIMIZATION_QUEUE_URL] == "<OptimizationQueue>"
+    assert cdk["function optimizations"][topology.Env.OPTIMIZATION_CHUNK_SECONDS] == "60"
+    assert [rule["Prefix"] for rule in cdk["bucket ResultsBucket"]["Lifecycle"]] == [
+        "results/",
+        topology.DATASET_UPLOADS_PREFIX,
+        topology.DATASET_DATA_PREFIX,
+        "optimizations/",
+    ]
 
 
 # ---- a drift on one side only is reported --------------------------------------------------------
@@ -135,5 +154,9 @@ def test_a_property_changed_in_the_template_only_is_reported(synthesized: Synthe
         "queue JobsQueue: RedrivePolicy is {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 5} in the "
         "CDK stack, {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 3} in the local stack",
         "table DatasetsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
+        "queue OptimizationQueue: RedrivePolicy is {'deadLetterTarget': '<OptimizationDeadLetterQueue>', "
+        "'maxReceiveCount': 5} in the CDK stack, {'deadLetterTarget': '<OptimizationDeadLetterQueue>', "
+        "'maxReceiveCount': 3} in the local stack",
         "table JobsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
+        "table OptimizationsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
     ]

@@ -38,6 +38,10 @@ from backtest_service.topology import (
     JOBS_TABLE,
     MAX_ACTIVE_JOBS_PER_CALLER,
     METRICS_NAMESPACE,
+    OPTIMIZATION_QUEUE,
+    OPTIMIZATIONS,
+    OPTIMIZATIONS_PREFIX,
+    OPTIMIZATIONS_TABLE,
     RESULTS,
     RESULTS_PREFIX,
     RUN_BACKTEST,
@@ -72,6 +76,9 @@ STABLE_OUTPUTS = {
     "ResultsBucketName",
     "JobsTableName",
     "IdempotencyTableName",
+    "OptimizationsTableName",
+    "OptimizationQueueUrl",
+    "OptimizationDeadLetterQueueUrl",
 }
 # Each acknowledged cdk-nag finding, with the resources it may sit on (docs/DEPLOY.md lists the reasons).
 EXPECTED_ACKNOWLEDGMENTS = {
@@ -229,6 +236,8 @@ def test_every_function_gets_the_settings_it_requires(dev: Template, spec: Funct
         Env.JOBS_QUEUE_URL,
         Env.RESULTS_BUCKET,
         Env.DATASETS_TABLE,
+        Env.OPTIMIZATIONS_TABLE,
+        Env.OPTIMIZATION_QUEUE_URL,
     }
     env = props(dev, function_id(dev, spec))["Environment"]["Variables"]
     assert required <= set(env)
@@ -269,18 +278,26 @@ def test_function_specific_settings_come_from_topology(dev: Template) -> None:
 def test_runner_is_big_enough_and_consumes_the_queue(dev: Template) -> None:
     runner = function_id(dev, RUN_BACKTEST)
     assert props(dev, runner)["MemorySize"] >= 2048
-    mapping = only(dev, "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": runner})
-    esm = props(dev, mapping)
-    assert ref_id(esm["EventSourceArn"]) == jobs_queue_id(dev)
-    assert esm["BatchSize"] == JOBS_QUEUE.batch_size
-    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert esm["ScalingConfig"] == {"MaximumConcurrency": JOBS_QUEUE.max_concurrency}
+    mappings = {
+        ref_id(res["Properties"]["EventSourceArn"]): res["Properties"]
+        for res in resources(dev, "AWS::Lambda::EventSourceMapping").values()
+        if res["Properties"]["FunctionName"] == {"Ref": runner}
+    }
+    # Two queues feed the runner: the jobs queue, and the optimization chunks queue with a smaller cap
+    assert set(mappings) == {jobs_queue_id(dev), optimization_queue_id(dev)}
+    for queue, spec in ((jobs_queue_id(dev), JOBS_QUEUE), (optimization_queue_id(dev), OPTIMIZATION_QUEUE)):
+        esm = mappings[queue]
+        assert esm["BatchSize"] == spec.batch_size
+        assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert esm["ScalingConfig"] == {"MaximumConcurrency": spec.max_concurrency}
+    assert OPTIMIZATION_QUEUE.max_concurrency < JOBS_QUEUE.max_concurrency
 
 
 def test_runner_reserved_concurrency_in_prod_only(dev: Template, prod: Template) -> None:
-    # prod reserves exactly what the event source may use; dev relies on the event source's maximum
-    # (new accounts have too little concurrency to reserve any).
-    assert props(prod, function_id(prod, RUN_BACKTEST))["ReservedConcurrentExecutions"] == JOBS_QUEUE.max_concurrency
+    # prod reserves exactly what both event sources may use (so optimization chunks never take the jobs'
+    # share); dev relies on the event sources' maxima (new accounts have too little concurrency to reserve any).
+    reserved = props(prod, function_id(prod, RUN_BACKTEST))["ReservedConcurrentExecutions"]
+    assert reserved == JOBS_QUEUE.max_concurrency + OPTIMIZATION_QUEUE.max_concurrency
     assert "ReservedConcurrentExecutions" not in props(dev, function_id(dev, RUN_BACKTEST))
 
 
@@ -371,25 +388,74 @@ def test_runner_updates_jobs_writes_results_and_consumes(dev: Template) -> None:
     statements = role_statements(dev, function_id(dev, RUN_BACKTEST))
     jobs, queue = jobs_table_id(dev), jobs_queue_id(dev)
     for action in ("dynamodb:UpdateItem", "dynamodb:PutItem"):
-        assert [ref_id(r) for r in granted(statements, action)] == [jobs]
-    # GetItem: its jobs, and the dataset a job names (the datasets table), whose copy it reads.
-    assert sorted(ref_id(r) for r in granted(statements, "dynamodb:GetItem")) == sorted([jobs, datasets_table_id(dev)])
-    # GetObject: datasets' validated copies, and under results/ a run's summary (its commit point)
+        assert jobs in [ref_id(r) for r in granted(statements, action)]
+    # GetItem: its jobs, the dataset a job names (whose copy it reads), and (chunks) the optimizations table
+    assert sorted(ref_id(r) for r in granted(statements, "dynamodb:GetItem")) == sorted(
+        [jobs, datasets_table_id(dev), optimizations_table_id(dev)]
+    )
+    assert sorted(ref_id(r) for r in granted(statements, "dynamodb:UpdateItem")) == sorted(
+        [jobs, optimizations_table_id(dev)]
+    )
+    assert [ref_id(r) for r in granted(statements, "dynamodb:PutItem")] == [jobs]
+    # GetObject: datasets' validated copies, under results/ a run's summary (its commit point), chunks' objects
     reads = json.dumps(granted(statements, "s3:GetObject"))
-    assert f"/{DATASET_DATA_PREFIX}*" in reads and f"/{RESULTS_PREFIX}*" in reads
+    assert (
+        f"/{DATASET_DATA_PREFIX}*" in reads and f"/{RESULTS_PREFIX}*" in reads and f"/{OPTIMIZATIONS_PREFIX}*" in reads
+    )
     # ListBucket on the results bucket, so a summary not yet written is a 404, not a 403
     (bucket,) = granted(statements, "s3:ListBucket")
     assert mentions(bucket, results_bucket_id(dev))
     # Write results (multipart for large record files), and remove those of a job cancelled or deleted while
-    # they were written
+    # they were written; and (optimizations) write, read back and delete the chunks' results and the table
     for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"):
-        (objects,) = granted(statements, action)
-        assert mentions(objects, results_bucket_id(dev)) and f"/{RESULTS_PREFIX}*" in json.dumps(objects)
+        results = [r for r in granted(statements, action) if f"/{RESULTS_PREFIX}*" in json.dumps(r)]
+        assert len(results) == 1 and mentions(results[0], results_bucket_id(dev))
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
-        assert [ref_id(r) for r in granted(statements, action)] == [queue]
-    # Cannot: delete jobs, queue new work.
+        assert sorted(ref_id(r) for r in granted(statements, action)) == sorted([queue, optimization_queue_id(dev)])
+    # Cannot: delete jobs, read results (only optimization objects), queue backtests.
     assert not {"dynamodb:DeleteItem", "dynamodb:DeleteTable"} & actions(statements)
-    assert "sqs:SendMessage" not in actions(statements)
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+        for resource in granted(statements, action):
+            where = json.dumps(resource)
+            assert any(f"/{p}*" in where for p in (RESULTS_PREFIX, OPTIMIZATIONS_PREFIX, DATASET_DATA_PREFIX))
+    # SendMessage: only a chunk continuing itself, to the chunks queue, never to the jobs queue
+    assert [ref_id(r) for r in granted(statements, "sqs:SendMessage")] == [optimization_queue_id(dev)]
+
+
+def test_runner_runs_optimization_chunks_with_the_least_it_needs(dev: Template) -> None:
+    statements = role_statements(dev, function_id(dev, RUN_BACKTEST))
+    table = optimizations_table_id(dev)
+    # Start, heartbeat, checkpoint, count and finish chunks and optimizations: read and update, nothing else
+    on_table = {
+        a
+        for st in statements
+        for a in as_list(st["Action"])
+        if any(mentions(r, table) for r in as_list(st["Resource"]))
+    }
+    assert on_table == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    for action in ("s3:PutObject", "s3:GetObject", "s3:DeleteObject"):
+        objects = [r for r in granted(statements, action) if f"/{OPTIMIZATIONS_PREFIX}*" in json.dumps(r)]
+        assert len(objects) == 1 and mentions(objects[0], results_bucket_id(dev))
+
+
+def test_optimizations_function_plans_queues_and_reads_only_its_own(dev: Template) -> None:
+    statements = role_statements(dev, function_id(dev, OPTIMIZATIONS))
+    table, idem = optimizations_table_id(dev), idempotency_table_id(dev)
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert any(mentions(r, table) for r in granted(statements, action))
+    queried = granted(statements, "dynamodb:Query")
+    assert {ref_id(r) for r in queried if "Fn::GetAtt" in r} == {table}  # the chunks' progress
+    assert any(f"/index/{OPTIMIZATIONS_TABLE.gsi_name}" in json.dumps(r) for r in queried)  # the list
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert any(mentions(r, idem) for r in granted(statements, action))
+    assert [ref_id(r) for r in granted(statements, "sqs:SendMessage")] == [optimization_queue_id(dev)]
+    (objects,) = granted(statements, "s3:GetObject")  # presigned table links, under its prefix only
+    assert mentions(objects, results_bucket_id(dev)) and f"/{OPTIMIZATIONS_PREFIX}*" in json.dumps(objects)
+    # Cannot: touch jobs, write or delete objects, delete optimizations, receive from queues.
+    assert not any(mentions(r, jobs_table_id(dev)) for st in statements for r in as_list(st["Resource"]))
+    assert {a for a in actions(statements) if a.startswith("s3:")} == {"s3:GetObject"}
+    assert not any(mentions(r, table) for r in granted(statements, "dynamodb:DeleteItem"))
+    assert {a for a in actions(statements) if a.startswith("sqs:")} == {"sqs:SendMessage"}
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
@@ -407,9 +473,25 @@ def test_roles_have_no_managed_policies_and_only_xray_on_star(dev: Template, spe
 
 
 # ------------------------------------------------------------------------------------- queues, tables
-def jobs_queue_id(template: Template) -> str:
-    (queue,) = [k for k, r in resources(template, "AWS::SQS::Queue").items() if "RedrivePolicy" in r["Properties"]]
+def _queue_id(template: Template, construct_id: str) -> str:
+    (queue,) = [
+        k
+        for k, r in resources(template, "AWS::SQS::Queue").items()
+        if "RedrivePolicy" in r["Properties"] and k.startswith(f"Queues{construct_id}")
+    ]
     return queue
+
+
+def jobs_queue_id(template: Template) -> str:
+    return _queue_id(template, JOBS_QUEUE.logical_id)
+
+
+def optimization_queue_id(template: Template) -> str:
+    return _queue_id(template, OPTIMIZATION_QUEUE.logical_id)
+
+
+def optimization_dead_letter_id(template: Template) -> str:
+    return ref_id(props(template, optimization_queue_id(template))["RedrivePolicy"]["deadLetterTargetArn"])
 
 
 def dead_letter_id(template: Template) -> str:
@@ -426,6 +508,14 @@ def jobs_table_id(template: Template) -> str:
 
 def idempotency_table_id(template: Template) -> str:
     return only(template, "AWS::DynamoDB::Table", KeySchema=_key(IDEMPOTENCY_TABLE.partition_key))
+
+
+def optimizations_table_id(template: Template) -> str:
+    key = [
+        *_key(OPTIMIZATIONS_TABLE.partition_key),
+        {"AttributeName": OPTIMIZATIONS_TABLE.sort_key, "KeyType": "RANGE"},
+    ]
+    return only(template, "AWS::DynamoDB::Table", KeySchema=key)
 
 
 def results_bucket_id(template: Template) -> str:
@@ -451,9 +541,14 @@ def test_jobs_queue_redrives_to_a_retained_dlq(synthesized: Synthesized, dev: Te
     assert dlq["SqsManagedSseEnabled"] is True
 
 
-@pytest.mark.parametrize("queue", ["jobs", "dead_letter"])
+@pytest.mark.parametrize("queue", ["jobs", "dead_letter", "optimizations", "optimization_dead_letter"])
 def test_queues_refuse_plain_http(dev: Template, queue: str) -> None:
-    queue_id = jobs_queue_id(dev) if queue == "jobs" else dead_letter_id(dev)
+    queue_id = {
+        "jobs": jobs_queue_id,
+        "dead_letter": dead_letter_id,
+        "optimizations": optimization_queue_id,
+        "optimization_dead_letter": optimization_dead_letter_id,
+    }[queue](dev)
     (policy,) = [
         p for p in resources(dev, "AWS::SQS::QueuePolicy").values() if {"Ref": queue_id} in p["Properties"]["Queues"]
     ]
@@ -490,6 +585,48 @@ def test_jobs_table(synthesized: Synthesized) -> None:
     )
 
 
+def test_optimization_queue_redrives_to_a_retained_dlq(dev: Template) -> None:
+    queue = props(dev, optimization_queue_id(dev))
+    assert (
+        queue["VisibilityTimeout"] == OPTIMIZATION_QUEUE.visibility_timeout_seconds >= 6 * RUN_BACKTEST.timeout_seconds
+    )
+    assert (
+        queue["RedrivePolicy"]["maxReceiveCount"]
+        == OPTIMIZATION_QUEUE.max_receive_count
+        == JOBS_QUEUE.max_receive_count
+    )
+    assert queue["SqsManagedSseEnabled"] is True
+    dlq = props(dev, optimization_dead_letter_id(dev))
+    assert dlq["MessageRetentionPeriod"] == OPTIMIZATION_QUEUE.dlq_retention_seconds
+    assert dlq["SqsManagedSseEnabled"] is True
+
+
+def test_optimizations_table(synthesized: Synthesized) -> None:
+    synthesized.templates["Dev"].has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [
+                {"AttributeName": OPTIMIZATIONS_TABLE.partition_key, "KeyType": "HASH"},
+                {"AttributeName": OPTIMIZATIONS_TABLE.sort_key, "KeyType": "RANGE"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": OPTIMIZATIONS_TABLE.ttl_attribute, "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": OPTIMIZATIONS_TABLE.gsi_name,
+                    "KeySchema": [
+                        {"AttributeName": OPTIMIZATIONS_TABLE.gsi_partition_key, "KeyType": "HASH"},
+                        {"AttributeName": OPTIMIZATIONS_TABLE.gsi_sort_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+
 def test_idempotency_table(synthesized: Synthesized) -> None:
     synthesized.templates["Dev"].has_resource_properties(
         "AWS::DynamoDB::Table",
@@ -503,10 +640,10 @@ def test_idempotency_table(synthesized: Synthesized) -> None:
 
 
 def test_stage_removal_and_deletion_protection(dev: Template, prod: Template) -> None:
-    for table in (jobs_table_id(prod), idempotency_table_id(prod)):
+    for table in (jobs_table_id(prod), idempotency_table_id(prod), optimizations_table_id(prod)):
         assert prod["Resources"][table]["DeletionPolicy"] == "Retain"
         assert props(prod, table)["DeletionProtectionEnabled"] is True
-    for table in (jobs_table_id(dev), idempotency_table_id(dev)):
+    for table in (jobs_table_id(dev), idempotency_table_id(dev), optimizations_table_id(dev)):
         assert dev["Resources"][table]["DeletionPolicy"] == "Delete"
         assert props(dev, table).get("DeletionProtectionEnabled", False) is False
     assert prod["Resources"][results_bucket_id(prod)]["DeletionPolicy"] == "Retain"
@@ -527,15 +664,16 @@ def test_results_bucket(dev: Template) -> None:
     }
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    rule, *dataset_rules = bucket["LifecycleConfiguration"]["Rules"]
+    rule, *other_rules = bucket["LifecycleConfiguration"]["Rules"]
     assert (rule["Prefix"], rule["ExpirationInDays"], rule["Status"]) == (
         RESULTS_PREFIX,
         JOB_TTL_DAYS + 1,  # a day after the job records: a link the status gives out never points at nothing
         "Enabled",
     )
-    assert [(r["Prefix"], r["ExpirationInDays"]) for r in dataset_rules] == [
+    assert [(r["Prefix"], r["ExpirationInDays"]) for r in other_rules] == [
         (DATASET_UPLOADS_PREFIX, DATASET_UPLOAD_TTL_DAYS),
         (DATASET_DATA_PREFIX, DATASET_TTL_DAYS),
+        (OPTIMIZATIONS_PREFIX, JOB_TTL_DAYS + 1),  # optimization objects as results
     ]
     assert "VersioningConfiguration" not in bucket  # results are write-once (see storage.py)
     access_logs = ref_id(bucket["LoggingConfiguration"]["DestinationBucketName"])
@@ -740,7 +878,21 @@ def test_alarms_cover_runner_errors_api_5xx_latency_and_throttles(dev: Template)
     assert len(by_metric["Latency"]) == 1
     throttled = {ref_id(a["Dimensions"][0]["Value"]) for a in by_metric["Throttles"]}
     assert throttled == {function_id(dev, spec) for spec in FUNCTIONS}
-    assert len(by_metric["ApproximateAgeOfOldestMessage"]) == 1
+    # The backlog of each queue (the jobs', the optimization chunks')
+    backlog = {ref_id(a["Dimensions"][0]["Value"]) for a in by_metric["ApproximateAgeOfOldestMessage"]}
+    assert backlog == {jobs_queue_id(dev), optimization_queue_id(dev)}
+
+
+def test_the_optimization_dlq_alarm_notifies_the_topic(dev: Template) -> None:
+    (topic,) = resources(dev, "AWS::SNS::Topic")
+    (dlq_alarm,) = [
+        a
+        for a in alarms(dev).values()
+        if a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and mentions(a["Dimensions"], optimization_dead_letter_id(dev))
+    ]
+    assert (dlq_alarm["Threshold"], dlq_alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert dlq_alarm["AlarmActions"] == [{"Ref": topic}]
 
 
 def test_alarm_email_subscription_only_when_given(dev: Template, prod: Template) -> None:
@@ -770,6 +922,9 @@ def test_stable_outputs(synthesized: Synthesized, dev: Template) -> None:
     assert ref_id(dev["Outputs"]["DeadLetterQueueUrl"]["Value"]) == dead_letter_id(dev)
     assert ref_id(dev["Outputs"]["JobsTableName"]["Value"]) == jobs_table_id(dev)
     assert ref_id(dev["Outputs"]["IdempotencyTableName"]["Value"]) == idempotency_table_id(dev)
+    assert ref_id(dev["Outputs"]["OptimizationsTableName"]["Value"]) == optimizations_table_id(dev)
+    assert ref_id(dev["Outputs"]["OptimizationQueueUrl"]["Value"]) == optimization_queue_id(dev)
+    assert ref_id(dev["Outputs"]["OptimizationDeadLetterQueueUrl"]["Value"]) == optimization_dead_letter_id(dev)
     assert ref_id(dev["Outputs"]["ResultsBucketName"]["Value"]) == results_bucket_id(dev)
     assert mentions(dev["Outputs"]["ApiUrl"]["Value"], rest_api_id(dev))
     iam = synthesized.json("Iam")["Outputs"]

@@ -13,7 +13,7 @@ from local.cold_start import FUNCTION_ENV, lambda_like_env, run_probe
 pytestmark = pytest.mark.xdist_group("integration")
 
 
-@pytest.mark.parametrize("function", ["submit", "status", "symbols"])
+@pytest.mark.parametrize("function", ["submit", "status", "symbols", "optimizations"])
 def test_api_functions_import_neither_numpy_nor_pandas(function: str) -> None:
     out = run_probe(function, lambda_like_env())
     assert out.returncode == 0, out.stderr

@@ -94,7 +94,18 @@ def test_the_openapi_document_is_served_and_covers_every_route(api: Api, stack: 
         "/health",
         f"{API_PREFIX}/datasets",
         f"{API_PREFIX}/datasets/{{dataset_id}}",
+        # Parameter optimizations (issue 14)
+        f"{API_PREFIX}/optimizations",
+        f"{API_PREFIX}/optimizations/estimate",
+        f"{API_PREFIX}/optimizations/{{optimization_id}}",
+        f"{API_PREFIX}/optimizations/{{optimization_id}}/cancel",
     }
+    optimize = doc["paths"][f"{API_PREFIX}/optimizations"]["post"]
+    assert optimize["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/OptimizationSubmitRequest"
+    )
+    assert {"202", "400", "413", "422", "503"} <= set(optimize["responses"])
+    assert "table_csv_url" in doc["components"]["schemas"]["OptimizationStatus"]["properties"]
     submit = doc["paths"][f"{API_PREFIX}/run"]["post"]
     assert submit["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SubmitRequest")
     assert {"200", "202", "400", "413", "415", "422", "503"} <= set(submit["responses"])

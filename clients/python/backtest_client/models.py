@@ -550,6 +550,290 @@ class DeletedDataset(BaseModel):
     deleted: Annotated[Literal[True], Field(title="Deleted")] = True
 
 
+class BestCombination(BaseModel):
+    """
+    The best combination with every metric (once SUCCEEDED; while RUNNING: the best so far, headline only).
+    """
+
+    index: Annotated[int, Field(title="Index")]
+    params: Annotated[dict[str, bool | int | float | str], Field(title="Params")]
+    metrics: Annotated[dict[str, float | int | None], Field(title="Metrics")]
+
+
+class Condition(BaseModel):
+    """
+    A rule between parameters (or a parameter and a number) that a combination must satisfy to be
+    tried at all, e.g. ``fast < slow``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    left: Annotated[str, Field(title="Left")]
+    """
+    A parameter name.
+    """
+    op: Annotated[Literal["<", "<=", ">", ">=", "==", "!="], Field(title="Op")]
+    right: Annotated[str | int | float, Field(title="Right")]
+    """
+    A parameter name or a number.
+    """
+
+
+class Constraint(BaseModel):
+    """
+    A rule on a combination's metrics it must meet to be ranked, e.g. ``total_trades >= 10``. A metric
+    that is null (undefined for that run) fails every constraint on it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    metric: Annotated[str, Field(title="Metric")]
+    """
+    A metric key (see /performance-metrics/definitions).
+    """
+    op: Annotated[Literal["<", "<=", ">", ">=", "==", "!="], Field(title="Op")]
+    value: Annotated[float, Field(title="Value")]
+
+
+class FailedCombination(BaseModel):
+    index: Annotated[int, Field(title="Index")]
+    params: Annotated[dict[str, bool | int | float | str], Field(title="Params")]
+    error: JobError | None = None
+
+
+class OptimizationEstimate(BaseModel):
+    """
+    `POST /optimizations/estimate`: what the optimization would be (nothing is stored or queued).
+    """
+
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    combinations: Annotated[int, Field(title="Combinations")]
+    grid_points: Annotated[int, Field(title="Grid Points")]
+    """
+    Points of the full grid, before the conditions.
+    """
+    chunks: Annotated[int, Field(title="Chunks")]
+    chunk_size: Annotated[int, Field(title="Chunk Size")]
+    bars: Annotated[int, Field(title="Bars")]
+    """
+    Bars the date range spans.
+    """
+    sweeps: Annotated[int, Field(title="Sweeps")]
+    """
+    Backtests per combination: the whole range and each fold's in-sample.
+    """
+    style: Annotated[Literal["vectorized", "event"], Field(title="Style")]
+    seconds_per_combination: Annotated[float, Field(title="Seconds Per Combination")]
+    """
+    Estimated single-core seconds of one combination.
+    """
+    estimated_seconds: Annotated[float, Field(title="Estimated Seconds")]
+    """
+    Rough wall-clock seconds from the first chunk's start, with free runners.
+    """
+    lambda_seconds: Annotated[float, Field(title="Lambda Seconds")]
+    """
+    Rough runner-invocation seconds in all (billed time).
+    """
+    lambda_gb_seconds: Annotated[float, Field(title="Lambda Gb Seconds")]
+    """
+    lambda_seconds × the runner's memory in GB.
+    """
+    max_concurrency: Annotated[int, Field(title="Max Concurrency")]
+    """
+    Chunks that run at once at most (the queue's cap).
+    """
+    note: Annotated[str, Field(title="Note")] = (
+        "Estimates assume a simple strategy (measured on an SMA crossover); more work per bar takes longer. A chunk that runs out of time continues in a new invocation."
+    )
+
+
+class OptimizationProgress(BaseModel):
+    """
+    How far it is. `combinations_done` counts finished chunks' combinations and running chunks' progress.
+    """
+
+    combinations_done: Annotated[int, Field(title="Combinations Done")]
+    combinations_total: Annotated[int, Field(title="Combinations Total")]
+    chunks_done: Annotated[int, Field(title="Chunks Done")]
+    chunks_total: Annotated[int, Field(title="Chunks Total")]
+    chunks_running: Annotated[int, Field(title="Chunks Running")] = 0
+    chunks_dead_lettered: Annotated[int, Field(title="Chunks Dead Lettered")] = 0
+    """
+    Chunks waiting in the DLQ for ops to replay them.
+    """
+    percent: Annotated[float, Field(ge=0.0, le=100.0, title="Percent")]
+
+
+class Samples(RootModel[int]):
+    root: Annotated[int, Field(ge=1, le=10000, title="Samples")]
+    """
+    random: how many.
+    """
+
+
+class OptimizationSubmitResponse(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    optimization_id: Annotated[str, Field(title="Optimization Id")]
+    status: Annotated[Literal["QUEUED"], Field(title="Status")] = "QUEUED"
+    status_url: Annotated[str, Field(title="Status Url")]
+    """
+    Where to poll it: absolute (also the Location header).
+    """
+    combinations: Annotated[int, Field(title="Combinations")]
+    """
+    Combinations the search evaluates.
+    """
+    chunks: Annotated[int, Field(title="Chunks")]
+    """
+    Chunks they were cut into (one runner invocation each, about).
+    """
+    chunk_size: Annotated[int, Field(title="Chunk Size")]
+    """
+    Combinations per chunk (the last may hold fewer).
+    """
+    estimated_seconds: Annotated[float, Field(title="Estimated Seconds")]
+    """
+    Rough wall-clock seconds with free runners.
+    """
+
+
+class OptimizationSummary(BaseModel):
+    """
+    One line of the caller's optimization list.
+    """
+
+    optimization_id: Annotated[str, Field(title="Optimization Id")]
+    status: Annotated[
+        Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
+        Field(title="Status"),
+    ]
+    name: Annotated[str | None, Field(title="Name")] = None
+    symbol: Annotated[str, Field(title="Symbol")]
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    start_date: Annotated[date | None, Field(title="Start Date")] = None
+    end_date: Annotated[date | None, Field(title="End Date")] = None
+    created_at: Annotated[str, Field(title="Created At")]
+    started_at: Annotated[str | None, Field(title="Started At")] = None
+    finished_at: Annotated[str | None, Field(title="Finished At")] = None
+    method: Annotated[Literal["grid", "random"], Field(title="Method")]
+    target: Annotated[str, Field(title="Target")]
+    direction: Annotated[Literal["max", "min"], Field(title="Direction")]
+    combinations: Annotated[int, Field(title="Combinations")]
+    chunks: Annotated[int, Field(title="Chunks")]
+    combinations_done: Annotated[int, Field(title="Combinations Done")]
+    failed: Annotated[int, Field(title="Failed")]
+    best: BestCombination | None = None
+    """
+    The best so far, headline metrics.
+    """
+    error: JobError | None = None
+    status_url: Annotated[str, Field(title="Status Url")]
+
+
+class ParameterRange(BaseModel):
+    """
+    `min`, `min + step`, ... up to `max` inclusive. All integers give integers; any float gives floats
+    (rounded to 12 significant digits, so 0.1 steps do not drift).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    min: Annotated[int | float, Field(title="Min")]
+    """
+    First value.
+    """
+    max: Annotated[int | float, Field(title="Max")]
+    """
+    Last value (included when reached by whole steps).
+    """
+    step: Annotated[int | float, Field(title="Step")] = 1
+    """
+    Distance between two values.
+    """
+
+
+class ParameterValues(BaseModel):
+    """
+    An explicit list of values (numbers, strings or booleans), tried in this order.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    values: Annotated[
+        list[bool | int | float | str],
+        Field(max_length=10000, min_length=1, title="Values"),
+    ]
+
+
+class RankedCombination(BaseModel):
+    """
+    A combination in the ranking: its parameters and headline metrics (the target's, the constraints'; the
+    table has every metric).
+    """
+
+    rank: Annotated[int, Field(title="Rank")]
+    index: Annotated[int, Field(title="Index")]
+    """
+    Position in the search (grid order, or the random draw's).
+    """
+    params: Annotated[dict[str, bool | int | float | str], Field(title="Params")]
+    metrics: Annotated[dict[str, float | int | None], Field(title="Metrics")]
+
+
+class Validation(BaseModel):
+    """
+    Out-of-sample validation.
+
+    - ``walk_forward``: the bars are cut into `windows` folds that step forward by their out-of-sample
+      part; each fold optimizes on its in-sample part and runs the winner on the out-of-sample part that
+      follows it. The out-of-sample parts tile the end of the history without gaps or overlap, and are
+      also reported stitched together. ``anchored``: every in-sample part starts at the first bar.
+    - ``holdout``: one fold: optimize on the first 1 − `out_of_sample_fraction` of the bars, run the winner
+      on the rest.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    kind: Annotated[Literal["walk_forward", "holdout"], Field(title="Kind")] = "walk_forward"
+    windows: Annotated[int, Field(ge=1, le=20, title="Windows")] = 4
+    """
+    Folds (walk_forward).
+    """
+    out_of_sample_fraction: Annotated[float, Field(gt=0.0, lt=1.0, title="Out Of Sample Fraction")] = 0.25
+    """
+    Of each fold (walk_forward), or of all bars (holdout).
+    """
+    anchored: Annotated[bool, Field(title="Anchored")] = False
+    """
+    walk_forward: in-sample parts all start at the first bar.
+    """
+
+
+class WindowReport(BaseModel):
+    """
+    One walk-forward fold: where its parts lie, its winner, the winner's in- and out-of-sample metrics.
+    """
+
+    window: Annotated[int, Field(title="Window")]
+    in_sample: Annotated[dict[str, Any], Field(title="In Sample")]
+    """
+    {start, end, bars}: ISO times of the first and last bar.
+    """
+    out_of_sample: Annotated[dict[str, Any], Field(title="Out Of Sample")]
+    best_params: Annotated[dict[str, bool | int | float | str] | None, Field(title="Best Params")] = None
+    in_sample_metrics: Annotated[dict[str, float | int | None] | None, Field(title="In Sample Metrics")] = None
+    out_of_sample_metrics: Annotated[dict[str, float | int | None] | None, Field(title="Out Of Sample Metrics")] = None
+    combinations: Annotated[int, Field(title="Combinations")] = 0
+    feasible: Annotated[int, Field(title="Feasible")] = 0
+    error: Annotated[dict[str, Any] | None, Field(title="Error")] = None
+
+
 class EquityCurveDocument(BaseModel):
     time: Annotated[list[str], Field(title="Time")]
     equity: Annotated[list[float], Field(title="Equity")]
@@ -773,6 +1057,207 @@ class DatasetList(BaseModel):
     """
     Pass as next_token to get the next page; absent on the last page.
     """
+
+
+class OptimizationList(BaseModel):
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    optimizations: Annotated[list[OptimizationSummary], Field(title="Optimizations")]
+    next_token: Annotated[str | None, Field(title="Next Token")] = None
+    """
+    Pass as next_token for the next page; absent at the end.
+    """
+
+
+class OptimizationStatus(BaseModel):
+    """
+    One optimization as its owner sees it.
+    """
+
+    success: Annotated[Literal[True], Field(title="Success")] = True
+    optimization_id: Annotated[str, Field(title="Optimization Id")]
+    status: Annotated[
+        Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"],
+        Field(title="Status"),
+    ]
+    name: Annotated[str | None, Field(title="Name")] = None
+    symbol: Annotated[str, Field(title="Symbol")]
+    timeframe: Annotated[str, Field(title="Timeframe")]
+    start_date: Annotated[date | None, Field(title="Start Date")] = None
+    end_date: Annotated[date | None, Field(title="End Date")] = None
+    created_at: Annotated[str, Field(title="Created At")]
+    started_at: Annotated[str | None, Field(title="Started At")] = None
+    finished_at: Annotated[str | None, Field(title="Finished At")] = None
+    method: Annotated[Literal["grid", "random"], Field(title="Method")]
+    target: Annotated[str, Field(title="Target")]
+    direction: Annotated[Literal["max", "min"], Field(title="Direction")]
+    top_k: Annotated[int, Field(title="Top K")]
+    parameters: Annotated[
+        dict[str, ParameterRange | ParameterValues | bool | int | float | str],
+        Field(title="Parameters"),
+    ]
+    """
+    The search space as submitted.
+    """
+    conditions: Annotated[list[Condition] | None, Field(title="Conditions")] = None
+    constraints: Annotated[list[Constraint] | None, Field(title="Constraints")] = None
+    validation: Validation | None = None
+    combinations: Annotated[int, Field(title="Combinations")]
+    chunks: Annotated[int, Field(title="Chunks")]
+    chunk_size: Annotated[int, Field(title="Chunk Size")]
+    estimated_seconds: Annotated[float | None, Field(title="Estimated Seconds")] = None
+    progress: OptimizationProgress
+    succeeded: Annotated[int, Field(title="Succeeded")] = 0
+    """
+    Combinations that ran (so far).
+    """
+    failed: Annotated[int, Field(title="Failed")] = 0
+    """
+    Combinations whose strategy failed (so far); see failed_examples.
+    """
+    feasible: Annotated[int, Field(title="Feasible")] = 0
+    """
+    Combinations that met every constraint (so far).
+    """
+    best: BestCombination | None = None
+    """
+    The best so far (every metric once SUCCEEDED).
+    """
+    top: Annotated[list[RankedCombination] | None, Field(title="Top")] = None
+    """
+    The top_k so far, best first.
+    """
+    failed_examples: Annotated[list[FailedCombination] | None, Field(title="Failed Examples")] = None
+    """
+    The first failed combinations (lowest index) and their errors.
+    """
+    windows: Annotated[list[WindowReport] | None, Field(title="Windows")] = None
+    """
+    Walk-forward / holdout: in- vs out-of-sample per window.
+    """
+    stitched_out_of_sample_metrics: Annotated[
+        dict[str, float | int | None] | None,
+        Field(title="Stitched Out Of Sample Metrics"),
+    ] = None
+    """
+    The out-of-sample runs chained together.
+    """
+    cancel_requested: Annotated[bool, Field(title="Cancel Requested")] = False
+    error: JobError | None = None
+    status_url: Annotated[str | None, Field(title="Status Url")] = None
+    table_json_url: Annotated[str | None, Field(title="Table Json Url")] = None
+    """
+    Presigned link to every combination's parameters and metrics, JSON (gzip); SUCCEEDED.
+    """
+    table_csv_url: Annotated[str | None, Field(title="Table Csv Url")] = None
+    """
+    The same table as CSV (gzip); SUCCEEDED only.
+    """
+    table_urls_expire_in: Annotated[int | None, Field(title="Table Urls Expire In")] = None
+    """
+    Seconds the table links stay valid.
+    """
+
+
+class OptimizationSubmitRequest(BaseModel):
+    """
+    The body of `POST /api/backtest/optimizations` and `.../estimate`: the backtest fields (strategy_code,
+    symbol, timeframe, dates, capital, costs, name) and the search: `parameters` (each name → {min, max, step},
+    {values: [...]}, or a fixed value), `conditions` between parameters, `method` grid or random (`samples`,
+    `seed`), `target` and `direction`, `constraints` on metrics, `top_k`, and `validation` (walk_forward or
+    holdout).
+
+    Parsing checks the types, the catalog and the search; the limits of the deployment (the code's size:
+    413; the bar cap, the dates: 422) are checked right after, with the settings, as for `POST /run`.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    strategy_code: Annotated[
+        str,
+        Field(
+            examples=[
+                'import numpy as np\nimport talib\n\n\ndef generate_signals(data, params):\n    fast = talib.SMA(data.close.values, timeperiod=params.get("fast", 10))\n    slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 30))\n    return np.where(fast > slow, 1.0, 0.0)\n'
+            ],
+            title="Strategy Code",
+        ),
+    ]
+    """
+    Python source defining generate_signals(data, params), or initialize(ctx) + on_bar(ctx, bar).
+    """
+    symbol: Annotated[str, Field(title="Symbol")] = "AAPL"
+    """
+    One of the symbols listed by /market-data/symbols.
+    """
+    timeframe: Annotated[Literal["1m", "5m", "15m", "1h", "4h", "1d"], Field(title="Timeframe")] = "1h"
+    """
+    Bar size.
+    """
+    start_date: Annotated[date, Field(title="Start Date")] = "2024-01-01"
+    """
+    First day of the backtest (inclusive), YYYY-MM-DD.
+    """
+    end_date: Annotated[date, Field(title="End Date")] = "2024-12-31"
+    """
+    Last day of the backtest (inclusive), YYYY-MM-DD.
+    """
+    initial_capital: Annotated[float, Field(gt=0.0, le=1000000000000.0, title="Initial Capital")] = 10000.0
+    """
+    Starting cash.
+    """
+    commission: Annotated[float, Field(ge=0.0, le=0.1, title="Commission")] = 0.001
+    """
+    Fraction of each fill's notional, e.g. 0.001 = 0.1%.
+    """
+    slippage: Annotated[float, Field(ge=0.0, le=0.1, title="Slippage")] = 0.0005
+    """
+    Fraction the fill price moves against the trader.
+    """
+    parameters: Annotated[
+        dict[str, ParameterRange | ParameterValues | bool | int | float | str] | None,
+        Field(title="Parameters"),
+    ] = None
+    """
+    Each name → {min, max, step}, {values: [...]}, or a fixed value.
+    """
+    name: Annotated[Name | None, Field(title="Name")] = None
+    """
+    A label for the run.
+    """
+    dataset_id: Annotated[DatasetId | None, Field(title="Dataset Id")] = None
+    """
+    One of your READY datasets (POST /api/backtest/datasets), in place of symbol: its bars are the market data. timeframe, start_date and end_date then default to the dataset's own; given, they pick its days and a coarser timeframe to aggregate to, checked against the dataset.
+    """
+    conditions: Annotated[list[Condition] | None, Field(max_length=20, title="Conditions")] = None
+    """
+    Rules between parameters, e.g. fast < slow.
+    """
+    method: Annotated[Literal["grid", "random"], Field(title="Method")] = "grid"
+    """
+    grid: every combination; random: `samples` of them.
+    """
+    samples: Annotated[Samples | None, Field(title="Samples")] = None
+    """
+    random: how many.
+    """
+    seed: Annotated[int, Field(ge=0, le=9223372036854776000, title="Seed")] = 0
+    """
+    random: the same seed draws the same set.
+    """
+    target: Annotated[str, Field(title="Target")] = "sharpe_ratio"
+    """
+    The metric key to optimize.
+    """
+    direction: Annotated[Literal["max", "min"] | None, Field(title="Direction")] = None
+    """
+    max or min; default: the metric's better direction.
+    """
+    constraints: Annotated[list[Constraint] | None, Field(max_length=20, title="Constraints")] = None
+    top_k: Annotated[int, Field(ge=1, le=100, title="Top K")] = 10
+    """
+    How many ranked combinations to report.
+    """
+    validation: Validation | None = None
 
 
 class BacktestResultDocument(BaseModel):

@@ -20,7 +20,17 @@ from pydantic import BaseModel
 
 from backtest_service.api_models import SubmitRequest, UpdateRequest
 from backtest_service.dataset_models import CreateDatasetRequest
-from backtest_service.topology import API_PREFIX, DATASETS, RESULTS, STATUS, SUBMIT, SYMBOLS, FunctionSpec
+from backtest_service.optimization_models import OptimizationSubmitRequest
+from backtest_service.topology import (
+    API_PREFIX,
+    DATASETS,
+    OPTIMIZATIONS,
+    RESULTS,
+    STATUS,
+    SUBMIT,
+    SYMBOLS,
+    FunctionSpec,
+)
 
 # caller: API Gateway authenticates the caller (the stack's Cognito authorizer, or IAM SigV4 in
 # authMode=iam) and the function reads who it is; public: no authorization, nothing about any caller.
@@ -87,6 +97,22 @@ LIST_DATASETS = Route("GET", f"{API_PREFIX}/datasets", DATASETS)
 GET_DATASET = Route("GET", f"{API_PREFIX}/datasets/{{dataset_id}}", DATASETS)
 DELETE_DATASET = Route("DELETE", f"{API_PREFIX}/datasets/{{dataset_id}}", DATASETS)
 
+# ---- parameter optimizations (issue 14) ----
+SUBMIT_OPTIMIZATION = Route("POST", f"{API_PREFIX}/optimizations", OPTIMIZATIONS, body=OptimizationSubmitRequest)
+ESTIMATE_OPTIMIZATION = Route(
+    "POST", f"{API_PREFIX}/optimizations/estimate", OPTIMIZATIONS, body=OptimizationSubmitRequest
+)
+LIST_OPTIMIZATIONS = Route("GET", f"{API_PREFIX}/optimizations", OPTIMIZATIONS)
+GET_OPTIMIZATION = Route("GET", f"{API_PREFIX}/optimizations/{{optimization_id}}", OPTIMIZATIONS)
+CANCEL_OPTIMIZATION = Route("POST", f"{API_PREFIX}/optimizations/{{optimization_id}}/cancel", OPTIMIZATIONS)
+OPTIMIZATION_ROUTES = (
+    SUBMIT_OPTIMIZATION,
+    ESTIMATE_OPTIMIZATION,
+    LIST_OPTIMIZATIONS,
+    GET_OPTIMIZATION,
+    CANCEL_OPTIMIZATION,
+)
+
 ROUTES: tuple[Route, ...] = (
     SUBMIT_BACKTEST,
     VALIDATE_BACKTEST,
@@ -106,6 +132,7 @@ ROUTES: tuple[Route, ...] = (
     LIST_DATASETS,
     GET_DATASET,
     DELETE_DATASET,
+    *OPTIMIZATION_ROUTES,
 )
 
 

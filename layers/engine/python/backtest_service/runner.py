@@ -55,7 +55,7 @@ from backtest_engine.sandbox.supervisor import Cancelled, default_supervisor
 from backtest_service import dataset_bars
 from backtest_service.errors import JobAlreadyTerminal, JobBusy, JobNotFound, RunnerVanished, invalid_from_errors
 from backtest_service.job_monitor import JobMonitor
-from backtest_service.job_queue import decode_message
+from backtest_service.job_queue import InvalidMessage, JobMessage, decode_message
 from backtest_service.job_store import JobStore, default_job_store
 from backtest_service.jobs import (
     HEARTBEAT_SECONDS,
@@ -165,7 +165,10 @@ def handle_message(body: str, *, receive_count: int, deps: RunnerDeps | None = N
     """Process one jobs-queue message; raises on an infrastructure fault (SQS retries it)."""
     check_sandbox()
     deps = deps or default_deps()
-    execution_id = decode_message(body)  # InvalidMessage: retried, then kept in the DLQ for a person
+    message = decode_message(body)  # InvalidMessage: retried, then kept in the DLQ for a person
+    if not isinstance(message, JobMessage):  # the record handler gives chunks to optimization_runner
+        raise InvalidMessage(f"not a backtest message: {body[:200]!r}")
+    execution_id = message.execution_id
     logger.append_keys(execution_id=execution_id, receive_count=receive_count)
     try:
         return run_job(execution_id, deps)

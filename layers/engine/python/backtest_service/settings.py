@@ -43,6 +43,15 @@ class Settings(BaseModel):
         str, Field(validation_alias=Env.RESULTS_BUCKET, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     ]
     datasets_table: Annotated[str, _NAME, Field(validation_alias=Env.DATASETS_TABLE)]
+    # Parameter optimizations (issue 14): the table of optimizations and their chunks, the chunks' queue, and
+    # the target work of one chunk (the submit sizes chunks by the estimated cost of a combination).
+    optimizations_table: Annotated[str, _NAME, Field(validation_alias=Env.OPTIMIZATIONS_TABLE)]
+    optimization_queue_url: Annotated[
+        str, Field(validation_alias=Env.OPTIMIZATION_QUEUE_URL, pattern=r"^https?://\S+$")
+    ]
+    optimization_chunk_seconds: Annotated[
+        float, Field(validation_alias=Env.OPTIMIZATION_CHUNK_SECONDS, gt=0, le=MAX_STRATEGY_SECONDS)
+    ] = topology.OPTIMIZATION_CHUNK_SECONDS
     job_ttl_days: Annotated[int, Field(validation_alias=Env.JOB_TTL_DAYS, ge=1, le=3650)] = topology.JOB_TTL_DAYS
     max_receive_count: Annotated[int, Field(validation_alias=Env.MAX_RECEIVE_COUNT, ge=1, le=1000)] = (
         topology.JOBS_QUEUE.max_receive_count

@@ -37,6 +37,10 @@ class Env:
     POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
     POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
     POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+    # Parameter optimizations (issue 14).
+    OPTIMIZATIONS_TABLE = "OPTIMIZATIONS_TABLE_NAME"
+    OPTIMIZATION_QUEUE_URL = "OPTIMIZATION_QUEUE_URL"
+    OPTIMIZATION_CHUNK_SECONDS = "OPTIMIZATION_CHUNK_SECONDS"
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,22 @@ DATASETS_TABLE = TableSpec(
     gsi_sort_key="created_at",
     point_in_time_recovery=True,
 )
-TABLES = (
-    JOBS_TABLE,
-    IDEMPOTENCY_TABLE,
-    DATASETS_TABLE,
+# ---- parameter optimizations (issue 14) ----
+# One item per optimization (`item` = "optimization": owner, request, plan, counters, running top K; the
+# GSI lists a caller's, sparse: chunk items have no owner) and one per chunk (`item` = "chunk#00042": its
+# status, attempts, heartbeat, checkpoint). `optimization_store` documents every conditional write.
+OPTIMIZATIONS_TABLE = TableSpec(
+    logical_id="OptimizationsTable",
+    name="optimizations",
+    partition_key="optimization_id",
+    sort_key="item",
+    ttl_attribute="expires_at",
+    gsi_name="by_owner",
+    gsi_partition_key="owner",
+    gsi_sort_key="created_at",
+    point_in_time_recovery=True,
 )
+TABLES = (JOBS_TABLE, IDEMPOTENCY_TABLE, DATASETS_TABLE, OPTIMIZATIONS_TABLE)
 
 
 # Every function is `functions/<name>/handler.py` and Lambda calls its `lambda_handler(event, context)`.
@@ -144,7 +159,8 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """The jobs queue and its dead-letter queue, and the event source mapping that drains it.
+    """A queue (the jobs queue, the optimization chunks queue) and its dead-letter queue, and the event source
+    mapping that drains it.
 
     Both queues use SQS-managed encryption (SSE-SQS). The DLQ carries no RedriveAllowPolicy, on AWS as
     locally: the policy would name the jobs queue's ARN while the jobs queue's RedrivePolicy names the
@@ -255,15 +271,18 @@ VALIDATE_DATASET = FunctionSpec(
     180,
     "Validates an uploaded dataset once and stores its columnar copy",
 )
-FUNCTIONS = (
-    SUBMIT,
-    STATUS,
-    RESULTS,
-    SYMBOLS,
-    RUN_BACKTEST,
-    DATASETS,
-    VALIDATE_DATASET,
+# ---- parameter optimizations (issue 14) ----
+# The API of optimizations: validate, expand and plan the search, store it and queue its chunks (at most
+# `optimization_plan.MAX_CHUNKS` messages), status with progress and the running top K, list, cancel,
+# estimate. Expanding a full grid (up to 1,000,000 points) is its heaviest step: 1 GB buys the CPU for it.
+OPTIMIZATIONS = FunctionSpec(
+    "optimizations",
+    1024,
+    API_GATEWAY_TIMEOUT_SECONDS + 1,
+    "Parameter optimizations: validate, plan and fan out into chunks; status, list, cancel, estimate",
+    settings=(Env.JOB_TTL_DAYS, Env.RESULTS_URL_TTL_SECONDS, Env.OPTIMIZATION_CHUNK_SECONDS),
 )
+FUNCTIONS = (SUBMIT, STATUS, RESULTS, SYMBOLS, RUN_BACKTEST, DATASETS, VALIDATE_DATASET, OPTIMIZATIONS)
 
 JOBS_QUEUE = QueueSpec(
     logical_id="JobsQueue",
@@ -284,9 +303,35 @@ JOBS_QUEUE = QueueSpec(
 MAX_ACTIVE_JOBS_PER_CALLER = 10
 THROTTLED_RETRY_AFTER_SECONDS = 10
 
+# ---- parameter optimizations (issue 14) ----
+# The chunks of optimizations go to their own queue, drained by the same runner function through a second
+# event source mapping whose maximum concurrency is smaller than the jobs queue's: one big optimization
+# uses at most `max_concurrency` runners and single backtests keep all of theirs (in prod the runner's
+# reserved concurrency is the sum of both, infra/config.py). Same receive count as the jobs queue: the
+# runner reads one MAX_RECEIVE_COUNT for both. Its own DLQ, replayed by `backtest replay` like the jobs'.
+OPTIMIZATION_QUEUE = QueueSpec(
+    logical_id="OptimizationQueue",
+    name="optimization-chunks",
+    dlq_logical_id="OptimizationDeadLetterQueue",
+    dlq_name="optimization-chunks-dlq",
+    visibility_timeout_seconds=6 * RUN_BACKTEST.timeout_seconds,
+    max_receive_count=JOBS_QUEUE.max_receive_count,
+    retention_seconds=4 * 24 * 3600,
+    dlq_retention_seconds=14 * 24 * 3600,
+    batch_size=1,
+    max_batching_window_seconds=0,
+    max_concurrency=4,
+)
+QUEUES = (JOBS_QUEUE, OPTIMIZATION_QUEUE)
+
 # Job records expire (DynamoDB TTL) this long after they were created; results in S3 likewise.
 JOB_TTL_DAYS = 30
 RESULTS_PREFIX = "results/"
+# Parameter optimizations (issue 14): each chunk's results and the full table (JSON and CSV), gzip-encoded,
+# under `optimizations/<optimization id>/`; expired by the bucket's lifecycle on the jobs' schedule.
+OPTIMIZATIONS_PREFIX = "optimizations/"
+# Target work of one chunk of an optimization (the submit splits the combinations by the estimated cost).
+OPTIMIZATION_CHUNK_SECONDS = 60
 RESULTS_URL_TTL_SECONDS = 900
 
 # Datasets live in the results bucket under their own prefix: the raw upload (a presigned POST, at most
@@ -327,6 +372,12 @@ RESULTS_BUCKET = BucketSpec(
             expiration_days=DATASET_TTL_DAYS,
             abort_incomplete_upload_days=1,
         ),
+        LifecycleRule(
+            id="expire-optimizations",
+            prefix=OPTIMIZATIONS_PREFIX,
+            expiration_days=JOB_TTL_DAYS + 1,  # as results: a day after the records that link to them
+            abort_incomplete_upload_days=1,
+        ),
     ),
     # The frontend fetches the full result through the presigned link the status call returns, and
     # uploads a dataset with the presigned POST the datasets function returns.
@@ -341,11 +392,19 @@ SETTING_VALUES = {
     Env.MAX_RECEIVE_COUNT: str(JOBS_QUEUE.max_receive_count),
     Env.RESULTS_URL_TTL_SECONDS: str(RESULTS_URL_TTL_SECONDS),
     Env.MAX_ACTIVE_JOBS: str(MAX_ACTIVE_JOBS_PER_CALLER),
+    Env.OPTIMIZATION_CHUNK_SECONDS: str(OPTIMIZATION_CHUNK_SECONDS),
 }
 
 
 def resource_environment(
-    *, jobs_table: str, idempotency_table: str, jobs_queue_url: str, results_bucket: str, datasets_table: str
+    *,
+    jobs_table: str,
+    idempotency_table: str,
+    jobs_queue_url: str,
+    results_bucket: str,
+    datasets_table: str,
+    optimizations_table: str,
+    optimization_queue_url: str,
 ) -> dict[str, str]:
     """The variables naming the resources: every function gets them (Settings requires them at cold start,
     so a misconfigured function fails loudly); what it may DO with them is its role's business."""
@@ -355,6 +414,8 @@ def resource_environment(
         Env.JOBS_QUEUE_URL: jobs_queue_url,
         Env.RESULTS_BUCKET: results_bucket,
         Env.DATASETS_TABLE: datasets_table,
+        Env.OPTIMIZATIONS_TABLE: optimizations_table,
+        Env.OPTIMIZATION_QUEUE_URL: optimization_queue_url,
     }
 
 
@@ -389,3 +450,7 @@ class Output:
     USER_POOL_ID = "UserPoolId"
     USER_POOL_CLIENT_ID = "UserPoolClientId"
     HOSTED_UI_URL = "HostedUiUrl"
+    # Parameter optimizations (issue 14).
+    OPTIMIZATIONS_TABLE_NAME = "OptimizationsTableName"
+    OPTIMIZATION_QUEUE_URL = "OptimizationQueueUrl"
+    OPTIMIZATION_DEAD_LETTER_QUEUE_URL = "OptimizationDeadLetterQueueUrl"

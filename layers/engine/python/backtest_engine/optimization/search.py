@@ -15,6 +15,13 @@ from backtest_engine.bars import Bars
 from backtest_engine.broker import Ledger
 from backtest_engine.models import ParamValue
 from backtest_engine.optimization import ranking, space, walk_forward
+
+# Estimates live in `cost` (no numpy: the API functions use them); re-exported here.
+from backtest_engine.optimization.cost import (
+    SECONDS_PER_COMBINATION_FIXED,
+    SECONDS_PER_COMBINATION_PER_BAR,
+    estimate_seconds,
+)
 from backtest_engine.optimization.evaluate import Evaluated, evaluate, load_request_bars
 from backtest_engine.optimization.models import (
     CombinationOutcome,
@@ -27,15 +34,13 @@ from backtest_engine.sandbox.supervisor import Supervisor
 
 ProgressFn = Callable[[int, int], None]  # (backtests done, backtests total)
 
-# Per-combination cost of the batch path, for estimates: measured on the reference sweep (100k one-minute
-# bars, SMA crossover: about 7 ms per combination on one busy core, fills and metrics dominating).
-SECONDS_PER_COMBINATION_FIXED = 0.0015
-SECONDS_PER_COMBINATION_PER_BAR = 5.5e-8
-
-
-def estimate_seconds(combinations: int, bars: int) -> float:
-    """Rough single-core seconds for `combinations` backtests of `bars` bars (a simple strategy)."""
-    return combinations * (SECONDS_PER_COMBINATION_FIXED + SECONDS_PER_COMBINATION_PER_BAR * bars)
+__all__ = [
+    "SECONDS_PER_COMBINATION_FIXED",
+    "SECONDS_PER_COMBINATION_PER_BAR",
+    "ProgressFn",
+    "estimate_seconds",
+    "run_optimization",
+]
 
 
 def run_optimization(

@@ -15,44 +15,18 @@ not redone); its metrics are `compute_metrics` over that chained curve and its t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from backtest_engine.bars import Bars
 from backtest_engine.broker import Ledger
-from backtest_engine.errors import UserInputError
 from backtest_engine.metrics import MetricInputs, MetricResult, TradeRecords, compute_metrics
-from backtest_engine.optimization.models import Validation
 
-MIN_PART_BARS = 20  # bars an in-sample or out-of-sample part must hold at least
+# The folds themselves need no numpy (the API functions plan with them): `folds` holds them, re-exported here.
+from backtest_engine.optimization.folds import MIN_PART_BARS, Fold, folds
 
-
-@dataclass(frozen=True)
-class Fold:
-    window: int
-    in_sample: tuple[int, int]  # [start, stop) bar indices
-    out_of_sample: tuple[int, int]
-
-
-def folds(n: int, validation: Validation) -> list[Fold]:
-    w = validation.folds
-    r = validation.out_of_sample_fraction
-    oos = math.floor(n * r / ((1.0 - r) + w * r))
-    is_len = n - w * oos
-    if oos < MIN_PART_BARS or is_len < MIN_PART_BARS:
-        raise UserInputError(
-            f"{n:,} bars cut into {w} fold(s) leave {oos:,} out-of-sample and {is_len:,} in-sample bars per fold; "
-            f"each part needs at least {MIN_PART_BARS}: use fewer windows or a longer range"
-        )
-    out = []
-    for i in range(w):
-        start = 0 if validation.anchored else i * oos
-        cut = i * oos + is_len
-        out.append(Fold(i, (start, cut), (cut, cut + oos)))
-    return out
+__all__ = ["MIN_PART_BARS", "Fold", "folds", "span", "stitched_metrics"]
 
 
 def span(bars: Bars, part: tuple[int, int]) -> dict[str, object]:
