@@ -34,6 +34,7 @@ _API_FUNCTIONS = (
     f"{_FUNCTIONS}.FunctionsResults",
     f"{_FUNCTIONS}.FunctionsSymbols",
     f"{_FUNCTIONS}.FunctionsDatasets",
+    f"{_FUNCTIONS}.FunctionsOptimizations",
 )
 # CDK's own handler that empties dev buckets on `cdk destroy` (auto_delete_objects): not ours to configure.
 _AUTO_DELETE_HANDLER = f"{_FUNCTIONS}.CustomS3AutoDeleteObjectsCustomResourceProviderHandler"

@@ -150,13 +150,15 @@ def test_a_property_changed_in_the_template_only_is_reported(synthesized: Synthe
             resource["Properties"]["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": False}
         if resource["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in resource["Properties"]:
             resource["Properties"]["RedrivePolicy"]["maxReceiveCount"] = 5
-    assert differences(cdk_view(template, synthesized.stacks["Dev"]), local) == [
-        "queue JobsQueue: RedrivePolicy is {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 5} in the "
-        "CDK stack, {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 3} in the local stack",
-        "table DatasetsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
-        "queue OptimizationQueue: RedrivePolicy is {'deadLetterTarget': '<OptimizationDeadLetterQueue>', "
-        "'maxReceiveCount': 5} in the CDK stack, {'deadLetterTarget': '<OptimizationDeadLetterQueue>', "
-        "'maxReceiveCount': 3} in the local stack",
-        "table JobsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
-        "table OptimizationsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
-    ]
+    assert sorted(differences(cdk_view(template, synthesized.stacks["Dev"]), local)) == sorted(
+        [
+            "queue JobsQueue: RedrivePolicy is {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 5} in the "
+            "CDK stack, {'deadLetterTarget': '<DeadLetterQueue>', 'maxReceiveCount': 3} in the local stack",
+            "table DatasetsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
+            "queue OptimizationQueue: RedrivePolicy is {'deadLetterTarget': '<OptimizationDeadLetterQueue>', "
+            "'maxReceiveCount': 5} in the CDK stack, {'deadLetterTarget': '<OptimizationDeadLetterQueue>', "
+            "'maxReceiveCount': 3} in the local stack",
+            "table JobsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
+            "table OptimizationsTable: PointInTimeRecovery is False in the CDK stack, True in the local stack",
+        ]
+    )

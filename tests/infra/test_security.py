@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backtest_service.topology import FUNCTIONS, RUN_BACKTEST, STATUS, SUBMIT, SYMBOLS, TABLES
+from backtest_service.topology import FUNCTIONS, QUEUES, RUN_BACKTEST, STATUS, SUBMIT, SYMBOLS, TABLES
 from infra.config import ConfigError, stage_config
 from infra.parts.waf import MANAGED_RULE_GROUPS, RATE_RULE
 from tests.infra.infra_harness import Synthesized
@@ -181,7 +181,7 @@ def test_kms_encrypts_queues_tables_topic_and_every_log_group(hardened: Template
     assert key["EnableKeyRotation"] is True
     key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
     queues = resources(hardened, "AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 2 * len(QUEUES)  # each queue and its DLQ
     for queue in queues.values():
         assert queue["Properties"]["KmsMasterKeyId"] == key_arn
         assert "SqsManagedSseEnabled" not in queue["Properties"]

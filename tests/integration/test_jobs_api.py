@@ -40,6 +40,7 @@ def on_bar(ctx, bar):
 
 def params_steps(ctx):
     return ctx.params.get("steps", 1500)
+
 """
 # Flips long/short every bar: one trade a bar, the worst legal request for the result's size.
 FLIP = """\
@@ -282,8 +283,15 @@ def test_a_running_job_reports_progress_and_stops_within_a_second_of_cancel(
 def test_progress_moves_while_the_strategy_runs(
     api: Api, stack: LocalStack, worker: EventSourceMapping, fast_progress: None
 ) -> None:
+    # 6,000 steps a bar over half a year of hourly bars: several seconds, so progress written even every 2 s
+    # (the handler containers may import the service afresh: a patched interval would not reach them) moves
     execution_id = api.submit(
-        strategy_code=SLOW_EVENT, symbol="BTCUSD", timeframe="1h", start_date="2024-01-01", end_date="2024-06-30"
+        strategy_code=SLOW_EVENT,
+        symbol="BTCUSD",
+        timeframe="1h",
+        start_date="2024-01-01",
+        end_date="2024-06-30",
+        parameters={"steps": 6000},
     ).body["execution_id"]
     seen: list[tuple[str, int]] = []
     with Background(worker):
