@@ -37,6 +37,20 @@ def generate_signals(data, params):
     slow = talib.SMA(data.close.values, timeperiod=params.get("slow", 20))
     return np.where(fast > slow, 1.0, 0.0)
 """
+# Never returns: for cancel and timeout tests.
+FOREVER = """\
+def generate_signals(data, params):
+    while True:
+        pass
+"""
+# Flips long/short every bar: one trade a bar, the worst legal request for the result's size.
+FLIP = """\
+import numpy as np
+
+
+def generate_signals(data, params):
+    return np.where(np.arange(len(data)) % 2 == 0, 1.0, -1.0)
+"""
 # One month of hourly bars (the handlers' tests) and half a year of daily bars (over HTTP).
 SMALL_RUN: dict[str, Any] = {"symbol": "AAPL", "timeframe": "1h", "start_date": "2024-01-01", "end_date": "2024-01-31"}
 DAILY_RUN: dict[str, Any] = {"symbol": "AAPL", "timeframe": "1d", "start_date": "2024-01-01", "end_date": "2024-06-30"}

@@ -15,18 +15,13 @@ from backtest_service import job_monitor
 from backtest_service.result_store import result_key
 from backtest_service.routes import CANCEL_EXECUTION, GET_EQUITY, GET_TRADES
 from local.http_server import LocalServer
-from tests.support import SMA_CROSS, Client, job_path
+from tests.support import FLIP, FOREVER, SMA_CROSS, Client, job_path
 
 pytestmark = [
     pytest.mark.xdist_group("e2e"),
     pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
 ]
 
-FOREVER = """\
-def generate_signals(data, params):
-    while True:
-        pass
-"""
 # Event style, about 3,000 loop steps a bar: a year of hourly BTCUSD bars (8,784) takes a few seconds.
 SLOW_EVENT = """\
 def on_bar(ctx, bar):
@@ -35,13 +30,6 @@ def on_bar(ctx, bar):
         total += i
     if total < 0:
         ctx.buy()
-"""
-FLIP = """\
-import numpy as np
-
-
-def generate_signals(data, params):
-    return np.where(np.arange(len(data)) % 2 == 0, 1.0, -1.0)
 """
 
 

@@ -21,13 +21,8 @@ from backtest_service.routes import GET_STATUS, LIST_EXECUTIONS
 from local.event_source import EventSourceMapping
 from local.events import api_event
 from local.stack import LocalStack
-from tests.support import SMA_CROSS, Api, in_jobs_queue
+from tests.support import FLIP, FOREVER, SMA_CROSS, Api, in_jobs_queue
 
-FOREVER = """\
-def generate_signals(data, params):
-    while True:
-        pass
-"""
 # Event style, slow on purpose: 1,500 loop steps a bar, so half a year of hourly BTCUSD bars takes seconds.
 SLOW_EVENT = """\
 def on_bar(ctx, bar):
@@ -41,14 +36,6 @@ def on_bar(ctx, bar):
 def params_steps(ctx):
     return ctx.params.get("steps", 1500)
 
-"""
-# Flips long/short every bar: one trade a bar, the worst legal request for the result's size.
-FLIP = """\
-import numpy as np
-
-
-def generate_signals(data, params):
-    return np.where(np.arange(len(data)) % 2 == 0, 1.0, -1.0)
 """
 
 

@@ -414,3 +414,16 @@ def test_the_routes_answer_under_the_api_prefix_only(opt: Optimizations) -> None
     assert opt.stack.invoke_api("GET", "/api/backtest/optimizations/estimate").status == 404  # an id, unknown
     assert opt.stack.invoke_api("DELETE", f"/api/backtest/optimizations/{'x' * 8}").status in (403, 404, 405)
     assert RUN["symbol"] == "AAPL" and GRID  # the shared search the module uses
+
+
+def test_an_optimization_on_a_dataset_is_refused_naming_the_field(stack: Any) -> None:
+    from tests.support import Api
+
+    body = {
+        "strategy_code": "def generate_signals(data, params):\n    return [0.0] * len(data)\n",
+        "dataset_id": "0",
+        "parameters": {"fast": {"values": [1, 2]}},
+    }
+    res = Api(stack).call("POST", "/api/backtest/optimizations", body=body)
+    assert res.status == 422, res.body
+    assert res.error["field"] == "dataset_id"

@@ -143,6 +143,12 @@ def _parameter_problems(request: OptimizationRequest) -> list[tuple[str, str]]:
 def check_optimization(body: BaseModel | Mapping[str, Any], *, settings: Settings) -> Checked:
     """Every check of a submitted optimization (the module docstring's step 1) and its plan."""
     request = _validated(body, max_bars=settings.max_bars)
+    if getattr(request, "dataset_id", None):
+        # The chunk runner generates the catalog's bars; reading a caller's dataset there is not built yet.
+        raise RequestInvalid(
+            "optimizations run on the catalog's symbols only for now; give symbol instead of dataset_id",
+            field="dataset_id",
+        )
     strategy = compile_strategy(request.strategy_code)  # StrategyCompileError(line=...) → 400
     problems = _parameter_problems(request)
     if problems:
