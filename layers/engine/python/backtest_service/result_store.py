@@ -194,8 +194,10 @@ class ResultStore:
         """The stored summary of a run that stored everything, or None when there is none."""
         try:
             body = self.get_bytes(artifact_key(execution_id, Artifact.SUMMARY))
-        except self.client.exceptions.NoSuchKey:
-            return None
+        except ClientError as exc:  # by code: the modeled NoSuchKey class is one client's, not every client's
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
         data: dict[str, Any] = json.loads(body)
         return data
 
