@@ -17,6 +17,7 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from backtest_service.routes import SUBMIT_BACKTEST
 from local.job_events import JobEvent
@@ -144,7 +145,8 @@ def write_report(result: dict[str, Any], path: Path) -> int:
 def _poll(stack: LocalStack, status_url: str, timeout_seconds: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_seconds
     while True:
-        answer = stack.invoke_api("GET", status_url, user=USER)
+        # status_url is absolute (as the API Gateway request had it); the embedded stack is called by path
+        answer = stack.invoke_api("GET", urlsplit(status_url).path, user=USER)
         job = answer.body
         if answer.status != 200:
             raise RuntimeError(f"GET {status_url} answered {answer.status}: {job}")
