@@ -18,7 +18,7 @@ expressions; this module states them once.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -90,6 +90,23 @@ def sources(target: Status) -> tuple[Status, ...]:
 
 def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def queued_fields(request: Any, owner: str, now: datetime, ttl_days: int) -> dict[str, Any]:
+    """What every new QUEUED record (a job, an optimization) says of its request, its owner and its expiry."""
+    return {
+        "owner": owner,
+        "status": Status.QUEUED,
+        "created_at": iso(now),
+        "updated_at": iso(now),
+        "name": request.name,
+        "symbol": request.symbol,
+        "timeframe": request.timeframe,
+        "start_date": request.start_date.isoformat(),
+        "end_date": request.end_date.isoformat(),
+        "request": request.model_dump(mode="json"),
+        "expires_at": int((now + timedelta(days=ttl_days)).timestamp()),
+    }
 
 
 def utc_now() -> datetime:

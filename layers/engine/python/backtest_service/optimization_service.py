@@ -24,7 +24,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -43,7 +43,7 @@ from backtest_engine.sandbox import compile_strategy
 from backtest_service import clients, routes
 from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, invalid_from_errors
 from backtest_service.job_queue import ChunkMessage
-from backtest_service.jobs import QUEUE_UNAVAILABLE, Status, iso, utc_now
+from backtest_service.jobs import QUEUE_UNAVAILABLE, Status, queued_fields, utc_now
 from backtest_service.observability import MetricUnit, count_failure, logger, metrics
 from backtest_service.optimization_models import (
     BestCombination,
@@ -251,17 +251,7 @@ def create_optimization(checked: Checked, owner: str, deps: OptimizationDeps) ->
     logger.append_keys(optimization_id=optimization_id)
     record = OptimizationRecord(
         optimization_id=optimization_id,
-        owner=owner,
-        status=Status.QUEUED,
-        created_at=iso(now),
-        updated_at=iso(now),
-        name=request.name,
-        symbol=request.symbol,
-        timeframe=request.timeframe,
-        start_date=request.start_date.isoformat(),
-        end_date=request.end_date.isoformat(),
-        request=request.model_dump(mode="json"),
-        expires_at=int((now + timedelta(days=deps.settings.job_ttl_days)).timestamp()),
+        **queued_fields(request, owner, now, deps.settings.job_ttl_days),
         style=plan.style,
         bars=plan.bars,
         method=request.method,

@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -46,7 +46,7 @@ from backtest_service.api_models import SubmitResponse, ValidateResponse
 from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, TooManyJobs, invalid_from_errors
 from backtest_service.job_queue import JobQueue, default_job_queue
 from backtest_service.job_store import JobStore, default_job_store
-from backtest_service.jobs import QUEUE_UNAVAILABLE, JobRecord, Status, iso, utc_now
+from backtest_service.jobs import QUEUE_UNAVAILABLE, JobRecord, queued_fields, utc_now
 from backtest_service.observability import MetricUnit, count_failure, logger, metrics
 from backtest_service.routes import GET_STATUS
 from backtest_service.settings import Settings, get_settings
@@ -269,17 +269,7 @@ def create_job(request: BacktestRequest, owner: str, deps: SubmitDeps) -> Submit
     logger.append_keys(execution_id=execution_id)
     record = JobRecord(
         execution_id=execution_id,
-        owner=owner,
-        status=Status.QUEUED,
-        created_at=iso(now),
-        updated_at=iso(now),
-        name=request.name,
-        symbol=request.symbol,
-        timeframe=request.timeframe,
-        start_date=request.start_date.isoformat(),
-        end_date=request.end_date.isoformat(),
-        request=request.model_dump(mode="json"),
-        expires_at=int((now + timedelta(days=deps.settings.job_ttl_days)).timestamp()),
+        **queued_fields(request, owner, now, deps.settings.job_ttl_days),
     )
     deps.jobs.put_queued(record)
     try:
