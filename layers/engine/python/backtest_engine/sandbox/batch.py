@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ from backtest_engine.sandbox.supervisor import (
 )
 from backtest_engine.sandbox.zygote import FLAG_SECCOMP
 
-_STOP_POLL_SECONDS = 0.5
 _EXIT_WAIT_SECONDS = 10.0
 
 
@@ -144,8 +142,8 @@ def _run_child(
         seen: set[int] = set()
         while True:
             try:
-                frame = _read(reader, deadline, should_stop)
-            except _StopRequested:
+                frame = reader.read(deadline, should_stop)
+            except wire.StopRequested:
                 return
             except wire.Deadline:
                 timeout = f"the strategy ran longer than its wall-clock limit of {limits.wall_seconds:g} s"
@@ -220,22 +218,3 @@ def _run_child(
 
 def _broke(index: int, what: str) -> _ChildGone:
     return _ChildGone(index, StrategyError(f"the strategy process broke the result protocol: {what}"))
-
-
-class _StopRequested(Exception):
-    pass
-
-
-def _read(reader: wire.FrameReader, deadline: float, should_stop: Callable[[], bool] | None) -> wire.Frame:
-    """The next frame; `should_stop` is asked every half second while none has begun to arrive (a frame
-    that has begun is read whole, against the deadline only, so a stop never cuts one in two)."""
-    if should_stop is not None:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise wire.Deadline()
-            if select.select([reader.fd], [], [], min(remaining, _STOP_POLL_SECONDS))[0]:
-                break
-            if should_stop():
-                raise _StopRequested()
-    return reader.read(deadline)

@@ -439,15 +439,10 @@ def _read_answer(
     first = True
     seen: set[int] = set()
     while True:
-        step = deadline if should_stop is None else min(deadline, time.monotonic() + 0.5)
         try:
-            frame = reader.read(step)
-        except wire.Deadline:
-            if should_stop is not None and time.monotonic() < deadline:
-                if should_stop():
-                    raise Cancelled("the run was stopped on request") from None
-                continue
-            raise
+            frame = reader.read(deadline, should_stop)
+        except wire.StopRequested:
+            raise Cancelled("the run was stopped on request") from None
         kind = frame.kind
         if first != (kind == wire.LAYERS):
             raise wire.ProtocolError("the first frame must be LAYERS, and only the first")

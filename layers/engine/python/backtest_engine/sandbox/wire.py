@@ -29,7 +29,7 @@ import os
 import select
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +101,13 @@ class Deadline(Exception):
     """The wall-clock deadline passed while waiting for the next frame."""
 
 
+class StopRequested(Exception):
+    """`should_stop()` turned true while no frame had begun to arrive."""
+
+
+STOP_POLL_SECONDS = 0.5  # how often a reader asks `should_stop` while it waits for a frame
+
+
 @dataclass(frozen=True)
 class Frame:
     kind: int
@@ -131,7 +138,12 @@ class FrameReader:
         self.fd = fd
         self.caps = dict(caps)
 
-    def read(self, deadline: float | None = None) -> Frame:
+    def read(self, deadline: float | None = None, should_stop: Callable[[], bool] | None = None) -> Frame:
+        """The next frame. With `should_stop`, it is asked every `STOP_POLL_SECONDS` while no frame has begun
+        to arrive (`StopRequested` when it turns true); a frame that has begun is read whole, against the
+        deadline only, so neither a stop nor a poll ever cuts one in two and desynchronizes the channel."""
+        if should_stop is not None:
+            self._wait_for_frame(deadline, should_stop)
         kind, length = HEADER.unpack(self._read_exact(HEADER.size, deadline))
         cap = self.caps.get(kind)
         if cap is None:
@@ -139,6 +151,19 @@ class FrameReader:
         if length > cap:
             raise ProtocolError(f"frame kind {kind} of {length} bytes exceeds its cap of {cap} bytes")
         return Frame(kind, self._read_exact(length, deadline))
+
+    def _wait_for_frame(self, deadline: float | None, should_stop: Callable[[], bool]) -> None:
+        while True:
+            wait = STOP_POLL_SECONDS
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Deadline()
+                wait = min(remaining, wait)
+            if select.select([self.fd], [], [], wait)[0]:
+                return
+            if should_stop():
+                raise StopRequested()
 
     def _read_exact(self, size: int, deadline: float | None) -> bytearray:
         buf = bytearray(size)
