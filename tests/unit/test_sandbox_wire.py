@@ -4,6 +4,7 @@ arrive; dropping the bytes already read desynchronized the channel: "frame kind 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -19,10 +20,8 @@ def pipe():
     read_fd, write_fd = os.pipe()
     yield read_fd, write_fd
     for fd in (read_fd, write_fd):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 def _trickle(fd: int, data: bytes, pieces: int, pause: float) -> threading.Thread:
