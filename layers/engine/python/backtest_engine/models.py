@@ -12,7 +12,6 @@ from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -21,6 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from backtest_engine.base_model import Model
 from backtest_engine.catalog import HISTORY_END, HISTORY_START, MAX_BARS, SYMBOLS, estimate_bars
 
 MAX_CODE_BYTES = 64 * 1024
@@ -46,7 +46,7 @@ Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 ParamValue = bool | int | float | str
 
 
-class BacktestRequest(BaseModel):
+class BacktestRequest(Model):
     """What to backtest. Defaults give a sensible run: AAPL, 1h bars over 2024, $10,000, 0.1% commission.
 
     Validation context (``model_validate(data, context=...)``): ``max_bars`` (int or None to lift the
@@ -211,7 +211,7 @@ def _field_error(field: str, message: str) -> PydanticCustomError:
 MetricValue = float | int | None
 
 
-class TradeSummary(BaseModel):
+class TradeSummary(Model):
     total_trades: int
     winning_trades: int
     losing_trades: int
@@ -224,17 +224,17 @@ class TradeSummary(BaseModel):
     closed_by_end_of_data: int = 0
 
 
-class DateRange(BaseModel):
+class DateRange(Model):
     start: str
     end: str
 
 
-class PriceRange(BaseModel):
+class PriceRange(Model):
     min: float
     max: float
 
 
-class MarketDataStats(BaseModel):
+class MarketDataStats(Model):
     data_points: int
     date_range: DateRange | None
     price_range: PriceRange | None

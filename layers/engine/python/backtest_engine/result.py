@@ -31,6 +31,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+from backtest_engine.base_model import Model
 from backtest_engine.broker import EXIT_REASONS
 from backtest_engine.models import MarketDataStats, MetricValue, TradeSummary
 
@@ -43,7 +44,7 @@ _REASONS = np.array(EXIT_REASONS, dtype=object)
 Column = Annotated[np.ndarray, Field()]
 
 
-class _Columns(BaseModel):
+class _Columns(Model):
     """Numpy columns of equal length; dumped (`model_dump`) as the JSON has them."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
@@ -90,7 +91,7 @@ class EquityCurve(_Columns):
         return int(self.equity.shape[0])
 
 
-class BacktestResult(BaseModel):
+class BacktestResult(Model):
     """What a backtest produced (see the module docstring for its JSON)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

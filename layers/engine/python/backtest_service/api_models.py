@@ -9,8 +9,9 @@ import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from backtest_engine.base_model import Model
 from backtest_engine.models import BacktestRequest, MarketDataStats, MetricValue, ParamValue, TradeSummary
 from backtest_service.jobs import Status
 
@@ -71,7 +72,7 @@ class SubmitRequest(BacktestRequest):
         return self
 
 
-class SubmitResponse(BaseModel):
+class SubmitResponse(Model):
     success: Literal[True] = True
     execution_id: str
     status: Literal[Status.QUEUED] = Status.QUEUED
@@ -80,19 +81,19 @@ class SubmitResponse(BaseModel):
     ]
 
 
-class FieldError(BaseModel):
+class FieldError(Model):
     field: Annotated[str | None, Field(description="The request field at fault, dotted (parameters.fast).")]
     message: str
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     type: Annotated[ErrorType, Field(description="Stable error code (see ErrorType).")]
     message: Annotated[str, Field(description="What went wrong and what to change.")]
     field: Annotated[str | None, Field(description="The (first) request field at fault, dotted.")] = None
     line: Annotated[int | None, Field(description="Line of the strategy code at fault.")] = None
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Model):
     success: Literal[False] = False
     error: ErrorDetail
     errors: Annotated[
@@ -101,7 +102,7 @@ class ErrorResponse(BaseModel):
     ] = None
 
 
-class ValidateResponse(BaseModel):
+class ValidateResponse(Model):
     """`POST /validate`: the request would be accepted by `POST /run` (nothing was stored or queued)."""
 
     success: Literal[True] = True
@@ -118,7 +119,7 @@ class ValidateResponse(BaseModel):
     ]
 
 
-class JobError(BaseModel):
+class JobError(Model):
     """Why a job FAILED: the strategy's own fault (not retried) or the service's (`InfrastructureError`)."""
 
     model_config = ConfigDict(extra="allow")
@@ -128,7 +129,7 @@ class JobError(BaseModel):
     line: int | None = None
 
 
-class Progress(BaseModel):
+class Progress(Model):
     """How far a job is: `queued` while it waits; then, while RUNNING, the stage it is in (`data`, `strategy`,
     `metrics`, `storing`) and the bars the strategy has seen. Written by the runner at most every 2 s."""
 
@@ -139,7 +140,7 @@ class Progress(BaseModel):
     updated_at: str | None = None
 
 
-class JobStatus(BaseModel):
+class JobStatus(Model):
     """One backtest job as the caller sees it (a few KB whatever the job's size: the curve and the trades
     are behind `equity_url`, `trades_url` and `results_url`)."""
 
@@ -203,7 +204,7 @@ class RunResponse(JobStatus):
     success: bool = True  # type: ignore[assignment]
 
 
-class UpdateRequest(BaseModel):
+class UpdateRequest(Model):
     """`PATCH /executions/{id}`: the fields to change; null clears one, an absent one stays."""
 
     model_config = ConfigDict(extra="forbid")
@@ -219,7 +220,7 @@ class UpdateRequest(BaseModel):
         return v
 
 
-class EquityResponse(BaseModel):
+class EquityResponse(Model):
     """The equity and drawdown curve of a SUCCEEDED job, downsampled to at most `points` points that keep every
     bucket's minimum and maximum (of equity and of drawdown), so the envelope and the maximum drawdown of the
     range are exact."""
@@ -236,7 +237,7 @@ class EquityResponse(BaseModel):
     drawdown_pct: list[float]
 
 
-class Trade(BaseModel):
+class Trade(Model):
     entry_time: str
     exit_time: str
     entry_bar: int
@@ -252,7 +253,7 @@ class Trade(BaseModel):
     bars_held: int
 
 
-class TradesResponse(BaseModel):
+class TradesResponse(Model):
     success: Literal[True] = True
     execution_id: str
     total: Annotated[int, Field(description="Trades of the job.")]
@@ -263,7 +264,7 @@ class TradesResponse(BaseModel):
     )
 
 
-class TradeColumnsDocument(BaseModel):
+class TradeColumnsDocument(Model):
     """Every trade, as columns of equal length (index i of each column is trade i, in exit order)."""
 
     entry_time: list[str]
@@ -281,13 +282,13 @@ class TradeColumnsDocument(BaseModel):
     bars_held: list[int]
 
 
-class EquityCurveDocument(BaseModel):
+class EquityCurveDocument(Model):
     time: list[str]
     equity: list[float]
     drawdown_pct: list[float]
 
 
-class BacktestResultDocument(BaseModel):
+class BacktestResultDocument(Model):
     """The full result behind `results_url` (gzip-encoded JSON), as `backtest run --json` prints it."""
 
     request: dict[str, Any]
@@ -305,7 +306,7 @@ class BacktestResultDocument(BaseModel):
     timings: dict[str, float]
 
 
-class JobSummary(BaseModel):
+class JobSummary(Model):
     """One line of the caller's job list."""
 
     execution_id: str
@@ -330,7 +331,7 @@ class JobSummary(BaseModel):
     status_url: str | None = None
 
 
-class JobList(BaseModel):
+class JobList(Model):
     success: Literal[True] = True
     executions: list[JobSummary]
     next_token: Annotated[
@@ -338,7 +339,7 @@ class JobList(BaseModel):
     ] = None
 
 
-class SymbolInfo(BaseModel):
+class SymbolInfo(Model):
     symbol: str
     name: str
     asset_class: str
@@ -348,18 +349,18 @@ class SymbolInfo(BaseModel):
     periods_per_year: int
 
 
-class TimeframeInfo(BaseModel):
+class TimeframeInfo(Model):
     timeframe: str
     minutes: int
     description: str
 
 
-class DateRangeInfo(BaseModel):
+class DateRangeInfo(Model):
     start: date
     end: date
 
 
-class SymbolsResponse(BaseModel):
+class SymbolsResponse(Model):
     success: Literal[True] = True
     symbols: list[SymbolInfo]
     timeframes: list[TimeframeInfo]
@@ -367,7 +368,7 @@ class SymbolsResponse(BaseModel):
     max_bars: Annotated[int, Field(description="Most bars one request may span.")]
 
 
-class MetricDefinition(BaseModel):
+class MetricDefinition(Model):
     model_config = ConfigDict(extra="allow")
 
     key: str
@@ -379,12 +380,12 @@ class MetricDefinition(BaseModel):
     category: str
 
 
-class MetricDefinitionsResponse(BaseModel):
+class MetricDefinitionsResponse(Model):
     success: Literal[True] = True
     metrics: list[MetricDefinition]
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(Model):
     status: Literal["ok"] = "ok"
     service: str
     version: str

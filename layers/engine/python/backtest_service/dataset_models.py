@@ -7,7 +7,9 @@ import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from backtest_engine.base_model import Model
 
 DatasetFormat = Literal["csv", "parquet"]
 # A dataset's calendar: bars on weekdays only (252 periods a year, like equities) or every day (365).
@@ -21,7 +23,7 @@ class DatasetStatus(StrEnum):
     INVALID = "INVALID"  # the upload is not usable OHLCV: `error` says where and why
 
 
-class CreateDatasetRequest(BaseModel):
+class CreateDatasetRequest(Model):
     """The body of `POST /api/backtest/datasets`."""
 
     model_config = ConfigDict(extra="forbid", title="CreateDatasetRequest")
@@ -53,7 +55,7 @@ class CreateDatasetRequest(BaseModel):
         return v
 
 
-class CreateDatasetResponse(BaseModel):
+class CreateDatasetResponse(Model):
     success: Literal[True] = True
     dataset_id: str
     status: Literal[DatasetStatus.PENDING] = DatasetStatus.PENDING
@@ -68,7 +70,7 @@ class CreateDatasetResponse(BaseModel):
     dataset_url: Annotated[str, Field(description="Where to poll the dataset: GET this path.")]
 
 
-class DatasetStats(BaseModel):
+class DatasetStats(Model):
     """What the validation found in a READY dataset."""
 
     rows: int
@@ -82,7 +84,7 @@ class DatasetStats(BaseModel):
     bytes: Annotated[int, Field(description="Size of the upload.")]
 
 
-class DatasetError(BaseModel):
+class DatasetError(Model):
     """Why a dataset is INVALID: the problem, with the file's line (CSV) and column in the message."""
 
     model_config = ConfigDict(extra="allow")
@@ -92,7 +94,7 @@ class DatasetError(BaseModel):
     line: int | None = None
 
 
-class DatasetView(BaseModel):
+class DatasetView(Model):
     """One dataset as its owner sees it."""
 
     success: Literal[True] = True
@@ -109,7 +111,7 @@ class DatasetView(BaseModel):
     error: DatasetError | None = None
 
 
-class DatasetSummary(BaseModel):
+class DatasetSummary(Model):
     dataset_id: str
     name: str
     format: DatasetFormat
@@ -120,7 +122,7 @@ class DatasetSummary(BaseModel):
     error: DatasetError | None = None
 
 
-class DatasetList(BaseModel):
+class DatasetList(Model):
     success: Literal[True] = True
     datasets: list[DatasetSummary]
     next_token: Annotated[
@@ -128,7 +130,7 @@ class DatasetList(BaseModel):
     ] = None
 
 
-class DeletedDataset(BaseModel):
+class DeletedDataset(Model):
     success: Literal[True] = True
     dataset_id: str
     deleted: Literal[True] = True

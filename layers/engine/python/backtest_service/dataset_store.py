@@ -25,8 +25,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from backtest_engine.base_model import Model
 from backtest_service import clients
 from backtest_service.dataset_models import DatasetStatus
 from backtest_service.dynamo_codec import deserialize_item, serialize, serialize_item
@@ -65,7 +66,7 @@ def dataset_id_of_upload(key: str) -> str | None:
     return dataset_id if is_valid_dataset_id(dataset_id) else None
 
 
-class DatasetRecord(BaseModel):
+class DatasetRecord(Model):
     """One item of the datasets table."""
 
     model_config = ConfigDict(extra="ignore")

@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from backtest_engine.base_model import Model
 
 
 class Status(StrEnum):
@@ -118,7 +120,7 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class JobRecord(BaseModel):
+class JobRecord(Model):
     """One item of the jobs table. Nested documents are plain JSON-like values."""
 
     model_config = ConfigDict(extra="ignore")
@@ -162,7 +164,7 @@ class JobRecord(BaseModel):
     dead_lettered: bool = False
 
 
-class JobSummaryUpdate(BaseModel):
+class JobSummaryUpdate(Model):
     """What a successful run writes on its job (the full result is in S3 at `result_key`)."""
 
     performance_metrics: dict[str, Any]

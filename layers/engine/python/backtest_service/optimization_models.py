@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from backtest_engine.base_model import Model
 from backtest_engine.models import MetricValue, ParamValue
 from backtest_engine.optimization.models import (
     Condition,
@@ -44,7 +45,7 @@ class OptimizationSubmitRequest(OptimizationRequest):
         return self
 
 
-class OptimizationSubmitResponse(BaseModel):
+class OptimizationSubmitResponse(Model):
     success: Literal[True] = True
     optimization_id: str
     status: Literal[Status.QUEUED] = Status.QUEUED
@@ -55,7 +56,7 @@ class OptimizationSubmitResponse(BaseModel):
     estimated_seconds: Annotated[float, Field(description="Rough wall-clock seconds with free runners.")]
 
 
-class OptimizationEstimate(BaseModel):
+class OptimizationEstimate(Model):
     """`POST /optimizations/estimate`: what the optimization would be (nothing is stored or queued)."""
 
     success: Literal[True] = True
@@ -79,7 +80,7 @@ class OptimizationEstimate(BaseModel):
     )
 
 
-class RankedCombination(BaseModel):
+class RankedCombination(Model):
     """A combination in the ranking: its parameters and headline metrics (the target's, the constraints'; the
     table has every metric)."""
 
@@ -89,7 +90,7 @@ class RankedCombination(BaseModel):
     metrics: dict[str, MetricValue]
 
 
-class BestCombination(BaseModel):
+class BestCombination(Model):
     """The best combination with every metric (once SUCCEEDED; while RUNNING: the best so far, headline only)."""
 
     index: int
@@ -97,13 +98,13 @@ class BestCombination(BaseModel):
     metrics: dict[str, MetricValue]
 
 
-class FailedCombination(BaseModel):
+class FailedCombination(Model):
     index: int
     params: dict[str, ParamValue]
     error: JobError | None = None
 
 
-class OptimizationProgress(BaseModel):
+class OptimizationProgress(Model):
     """How far it is. `combinations_done` counts finished chunks' combinations and running chunks' progress."""
 
     combinations_done: int
@@ -115,7 +116,7 @@ class OptimizationProgress(BaseModel):
     percent: Annotated[float, Field(ge=0, le=100)]
 
 
-class OptimizationStatus(BaseModel):
+class OptimizationStatus(Model):
     """One optimization as its owner sees it."""
 
     success: Literal[True] = True
@@ -171,7 +172,7 @@ class OptimizationStatus(BaseModel):
     table_urls_expire_in: Annotated[int | None, Field(description="Seconds the table links stay valid.")] = None
 
 
-class OptimizationSummary(BaseModel):
+class OptimizationSummary(Model):
     """One line of the caller's optimization list."""
 
     optimization_id: str
@@ -196,7 +197,7 @@ class OptimizationSummary(BaseModel):
     status_url: str
 
 
-class OptimizationList(BaseModel):
+class OptimizationList(Model):
     success: Literal[True] = True
     optimizations: list[OptimizationSummary]
     next_token: Annotated[str | None, Field(description="Pass as next_token for the next page; absent at the end.")] = (

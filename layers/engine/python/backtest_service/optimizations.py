@@ -37,8 +37,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from backtest_engine.base_model import Model
 from backtest_service.errors import ServiceError
 from backtest_service.jobs import Status
 
@@ -67,7 +68,7 @@ def _number_set(value: Any) -> set[int]:
     return {int(v) for v in value}
 
 
-class OptimizationRecord(BaseModel):
+class OptimizationRecord(Model):
     """The optimization's item: who, what (the request), the plan, the counters, the running top K."""
 
     model_config = ConfigDict(extra="ignore")
@@ -132,7 +133,7 @@ class OptimizationRecord(BaseModel):
         return len(self.counted | self.dead_chunks)
 
 
-class ChunkRecord(BaseModel):
+class ChunkRecord(Model):
     """One chunk's item: its lifecycle, attempts, heartbeat and checkpoint."""
 
     model_config = ConfigDict(extra="ignore")

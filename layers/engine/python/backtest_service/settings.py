@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from backtest_engine import __version__ as ENGINE_VERSION
+from backtest_engine.base_model import Model
 from backtest_engine.catalog import MAX_BARS
 from backtest_service import topology
 from backtest_service.jobs import STALE_AFTER_SECONDS
@@ -31,7 +32,7 @@ RUNNER_RESERVE_SECONDS = 60
 MAX_STRATEGY_SECONDS = topology.RUN_BACKTEST.timeout_seconds - RUNNER_RESERVE_SECONDS
 
 
-class Settings(BaseModel):
+class Settings(Model):
     """Every setting of the four functions. Resource names are required; the rest default to topology."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)

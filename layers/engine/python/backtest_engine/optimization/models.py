@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from backtest_engine.base_model import Model
 from backtest_engine.metric_definitions import METRIC_DEFINITIONS, METRIC_KEYS
 from backtest_engine.models import _PARAM_NAME, MAX_PARAMETERS, BacktestRequest, MetricValue, ParamValue
 
@@ -67,7 +68,7 @@ def _finite(v: float, what: str) -> float:
     return v
 
 
-class ParameterRange(BaseModel):
+class ParameterRange(Model):
     """`min`, `min + step`, ... up to `max` inclusive. All integers give integers; any float gives floats
     (rounded to 12 significant digits, so 0.1 steps do not drift)."""
 
@@ -95,7 +96,7 @@ class ParameterRange(BaseModel):
         return [float(f"{self.min + k * self.step:.12g}") for k in range(count)]
 
 
-class ParameterValues(BaseModel):
+class ParameterValues(Model):
     """An explicit list of values (numbers, strings or booleans), tried in this order."""
 
     model_config = ConfigDict(extra="forbid")
@@ -119,7 +120,7 @@ class ParameterValues(BaseModel):
 ParameterSpace = ParameterRange | ParameterValues
 
 
-class Condition(BaseModel):
+class Condition(Model):
     """A rule between parameters (or a parameter and a number) that a combination must satisfy to be
     tried at all, e.g. ``fast < slow``."""
 
@@ -140,7 +141,7 @@ class Condition(BaseModel):
         return f"{self.left} {self.op} {self.right}"
 
 
-class Constraint(BaseModel):
+class Constraint(Model):
     """A rule on a combination's metrics it must meet to be ranked, e.g. ``total_trades >= 10``. A metric
     that is null (undefined for that run) fails every constraint on it."""
 
@@ -164,7 +165,7 @@ class Constraint(BaseModel):
         return f"{self.metric} {self.op} {self.value:g}"
 
 
-class Validation(BaseModel):
+class Validation(Model):
     """Out-of-sample validation.
 
     - ``walk_forward``: the bars are cut into `windows` folds that step forward by their out-of-sample
@@ -277,7 +278,7 @@ class OptimizationRequest(BacktestRequest):
         )
 
 
-class CombinationOutcome(BaseModel):
+class CombinationOutcome(Model):
     """One combination: its parameters and complete metrics, or why it failed."""
 
     index: Annotated[int, Field(description="Position in the search (grid order, or the random draw's order).")]
@@ -288,7 +289,7 @@ class CombinationOutcome(BaseModel):
     feasible: Annotated[bool, Field(description="Succeeded, target defined and every constraint met.")] = False
 
 
-class WindowReport(BaseModel):
+class WindowReport(Model):
     """One walk-forward fold: where its parts lie, its winner, the winner's in- and out-of-sample metrics."""
 
     window: int
@@ -302,7 +303,7 @@ class WindowReport(BaseModel):
     error: dict[str, Any] | None = None
 
 
-class OptimizationSummary(BaseModel):
+class OptimizationSummary(Model):
     """What a search produced (the full table of every combination is `OptimizationResult.combinations`)."""
 
     target: str
