@@ -83,3 +83,49 @@ def test_every_model_of_the_layer_builds_at_first_use_not_at_import() -> None:
                     if obj.model_config.get("defer_build") is not True:
                         eager.append(f"{module.__name__}.{obj.__name__}")
     assert checked > 50 and eager == []
+
+
+# What the runner does for a job, in its own process: data, the sandboxed strategy (both styles), fills,
+# metrics, the stored records, JSON and report. pandas is the strategies' library, imported by the sandbox's
+# zygote for its children; the runner itself must not need it (about 260 ms of its cold start).
+RUNNER_WORK = """
+import sys
+from datetime import date
+from backtest_engine.engine import run_backtest
+from backtest_engine.market_data import load_bars
+from backtest_engine.models import BacktestRequest
+from backtest_engine.report import build_report
+from backtest_engine.result import EQUITY_DTYPE, TRADE_DTYPE, iter_json, npy_chunks
+from backtest_engine.sandbox.supervisor import default_supervisor
+
+VECTORIZED = '''
+def generate_signals(data, params):
+    fast = data.close.rolling(5).mean()
+    return (fast > data.close.rolling(20).mean()).astype(float).where(data.index.dayofweek < 5, 0.0)
+'''
+EVENT = open(sys.argv[1]).read()
+default_supervisor().start()
+for code, symbol in ((VECTORIZED, "BTCUSD"), (EVENT, "AAPL")):
+    request = BacktestRequest(
+        strategy_code=code, symbol=symbol, timeframe="1h", start_date=date(2024, 1, 1), end_date=date(2024, 3, 1)
+    )
+    bars = load_bars(request.symbol, request.timeframe, request.start_date, request.end_date)
+    result = run_backtest(request, bars=bars)
+    assert result.performance_metrics["total_trades"] > 0, result.performance_metrics
+    b"".join(iter_json(result))
+    list(npy_chunks(result.equity_curve, EQUITY_DTYPE)) and list(npy_chunks(result.trades, TRADE_DTYPE))
+    build_report(result, bars)
+print("pandas" in sys.modules)
+"""
+
+
+def test_the_runner_runs_a_job_without_importing_pandas_itself() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    event = Path(__file__).parents[2] / "examples" / "sma_crossover_event.py"
+    command = [sys.executable, "-c", RUNNER_WORK, str(event)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"

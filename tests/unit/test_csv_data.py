@@ -6,8 +6,12 @@ import io
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from backtest_engine.bars import iso_utc
 from backtest_engine.csv_data import read_csv_bars
 from backtest_engine.errors import DataError, UserInputError
 from backtest_engine.market_data import aggregate, load_bars, minute_bars
@@ -280,3 +284,12 @@ def test_unreadable_sources_are_data_errors(tmp_path):
 def test_bad_arguments_are_user_errors(kwargs, needle):
     with pytest.raises(UserInputError, match=needle):
         read_csv_bars(GOOD, **kwargs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ns=st.integers(min_value=-2_208_988_800 * 10**9, max_value=7_258_118_400 * 10**9 - 1))
+def test_iso_utc_writes_a_time_as_pandas_does(ns):
+    """`bars.iso_utc` spares the runner pandas (its cold start); the text must not change for it."""
+    expected = pd.Timestamp(ns, unit="ns", tz="UTC").isoformat()
+    assert iso_utc(ns) == expected
+    assert iso_utc(np.datetime64(ns, "ns")) == expected

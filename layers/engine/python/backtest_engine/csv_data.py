@@ -28,14 +28,16 @@ import io
 import math
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from backtest_engine.bars import Bars
+from backtest_engine.bars import Bars, iso_utc
 from backtest_engine.catalog import TIMEFRAMES
 from backtest_engine.errors import DataError, UserInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["read_csv_bars"]
 
@@ -200,7 +202,7 @@ def check_unique_times(times: np.ndarray, lines: np.ndarray, where: str = "lines
         i = same[0]
         first, second = sorted((int(lines[i]), int(lines[i + 1])))
         raise DataError(
-            f"duplicate time {_iso(times[i])} on {where} {first} and {second}",
+            f"duplicate time {iso_utc(times[i])} on {where} {first} and {second}",
             line=second if where == "lines" else None,
         )
 
@@ -237,6 +239,8 @@ def make_bars(
 
 
 def _read(source: Any) -> pd.DataFrame:
+    import pandas as pd  # here, not at import: the runner reads stored bars and never a CSV (its cold start)
+
     options: dict[str, Any] = {"dtype": str, "keep_default_na": False, "skip_blank_lines": False}
     try:
         if isinstance(source, io.TextIOBase) or hasattr(source, "read"):
@@ -321,6 +325,8 @@ def _check_present(text: np.ndarray, lines: np.ndarray, column: str) -> None:
 
 
 def _parse_numbers(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray:
+    import pandas as pd
+
     _check_present(text, lines, column)
     values = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(np.isnan(values))
@@ -334,6 +340,8 @@ def _parse_numbers(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarr
 
 def _parse_times(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray:
     """int64 UTC nanoseconds of each time (ISO 8601 or epoch numbers)."""
+    import pandas as pd
+
     _check_present(text, lines, column)
     hint = "an ISO 8601 time (like 2023-01-03T14:30:00Z) or epoch seconds/milliseconds"
     numeric = np.array([bool(_NUMBER.match(v)) for v in text], dtype=bool)
@@ -367,6 +375,8 @@ def _parse_times(text: np.ndarray, lines: np.ndarray, column: str) -> np.ndarray
 
 def _parse_one_by_one(text: np.ndarray) -> pd.Series:
     """ISO times parsed one at a time, out-of-range ones as NaT (the slow path for a bad file)."""
+    import pandas as pd
+
     out: list[pd.Timestamp | None] = []
     for value in text:
         try:
@@ -403,10 +413,6 @@ def _fail(bad: np.ndarray, lines: np.ndarray, column: str, problem: str, where: 
     at = int(lines[bad[0]])
     more = f" ({len(bad)} rows have this problem)" if len(bad) > 1 else ""
     raise DataError(f"{where} {at}, column {column!r}: {problem}{more}", line=at if where == "line" else None)
-
-
-def _iso(ns: np.int64) -> str:
-    return pd.Timestamp(int(ns), unit="ns", tz="UTC").isoformat()
 
 
 def _infer_timeframe(spacing: np.ndarray) -> str:

@@ -22,16 +22,18 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
-from backtest_engine.bars import Bars
+from backtest_engine.bars import Bars, loaded_pandas
 from backtest_engine.broker import ORDER_KIND_CODES, Broker, Costs, Order
 from backtest_engine.errors import EngineError, InvalidSignals, LookAheadError, StrategyError
 from backtest_engine.sandbox import CompiledStrategy, StrategyLog, register_plain_type, translate_exception
 from backtest_engine.sandbox.wire import MAX_ORDERS_PER_BAR, ORDER_DTYPE, max_orders
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ProgressFn = Callable[[int, int], None]  # (bars done, bars total)
 PROGRESS_EVERY = 1 << 10  # bars between two progress reports (a frame each: the runner rate-limits its writes)
@@ -115,6 +117,8 @@ class DataView:
 
     @property
     def time(self) -> pd.DatetimeIndex:
+        import pandas as pd  # the strategy's library: loaded already where strategies run (the zygote)
+
         return pd.DatetimeIndex(self._times[: self._c.i + 1]).tz_localize("UTC")
 
     def __len__(self) -> int:
@@ -132,6 +136,8 @@ class Bar:
 
     @property
     def time(self) -> pd.Timestamp:
+        import pandas as pd
+
         return pd.Timestamp(self._bars.times[self._c.i]).tz_localize("UTC")
 
     @property
@@ -305,7 +311,9 @@ class Context:
         return revealed
 
     def _reveal(self, values: Any, n: int, name: str) -> SeriesView:
-        arr = np.array(values.to_numpy() if isinstance(values, pd.Series) else values, dtype=np.float64)
+        pd = loaded_pandas()
+        series = pd is not None and isinstance(values, pd.Series)
+        arr = np.array(values.to_numpy() if series else values, dtype=np.float64)
         if arr.ndim != 1 or arr.shape[0] != n:
             raise InvalidSignals(f"ctx.indicator({name}) returned shape {arr.shape}; expected one value per bar ({n})")
         arr.setflags(write=False)
@@ -543,9 +551,10 @@ def _first_future_dependence(
 
 def coerce_signals(out: Any, n: int) -> np.ndarray:
     """The strategy's signals as float64 exposures in [-1, 1] (NaN allowed), or `InvalidSignals`."""
-    if isinstance(out, pd.DataFrame):
+    pd = loaded_pandas()
+    if pd is not None and isinstance(out, pd.DataFrame):
         raise InvalidSignals("generate_signals returned a DataFrame; return one value per bar (a Series or array)")
-    if isinstance(out, pd.Series):
+    if pd is not None and isinstance(out, pd.Series):
         out = out.to_numpy()
     try:
         arr = np.asarray(out, dtype=np.float64)
