@@ -15,9 +15,6 @@ TTL on the copy's schedule (`DATASET_TTL_DAYS`).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,8 +28,9 @@ from backtest_engine.base_model import Model
 from backtest_service import clients
 from backtest_service.dataset_models import DatasetStatus
 from backtest_service.dynamo_codec import deserialize_item, serialize, serialize_item
-from backtest_service.errors import DatasetNotFound, InvalidNextToken
+from backtest_service.errors import DatasetNotFound
 from backtest_service.jobs import iso, utc_now
+from backtest_service.owner_index import PageTokens, delete_owned, is_conditional_failure
 from backtest_service.settings import get_settings
 from backtest_service.topology import DATASET_DATA_PREFIX, DATASET_UPLOADS_PREFIX, DATASETS_TABLE
 
@@ -42,12 +40,14 @@ if TYPE_CHECKING:
 
 MAX_PAGE_SIZE = 100
 _DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 LIST_ATTRIBUTES = ("dataset_id", "owner", "name", "format", "status", "created_at", "stats", "error")
 
 
 def is_valid_dataset_id(value: str) -> bool:
     return bool(_DATASET_ID.match(value))
+
+
+PAGE_TOKENS = PageTokens(DATASETS_TABLE, is_valid_dataset_id, "your datasets")
 
 
 def upload_key(dataset_id: str) -> str:
@@ -89,10 +89,6 @@ class DatasetRecord(Model):
     @property
     def expires_at_iso(self) -> str:
         return datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class DatasetStore:
@@ -168,7 +164,7 @@ class DatasetStore:
                 },
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -177,20 +173,10 @@ class DatasetStore:
         """Delete the caller's dataset (record, then objects); `DatasetNotFound` for anyone else's."""
         if not is_valid_dataset_id(dataset_id):
             raise DatasetNotFound(dataset_id)
-        try:
-            out = self.dynamodb.delete_item(
-                TableName=self.table_name,
-                Key=self._key(dataset_id),
-                ConditionExpression="#o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                raise DatasetNotFound(dataset_id) from None
-            raise
-        record = DatasetRecord.model_validate(deserialize_item(out["Attributes"]))
+        old = delete_owned(self.dynamodb, self.table_name, self._key(dataset_id), owner)
+        if old is None:
+            raise DatasetNotFound(dataset_id)
+        record = DatasetRecord.model_validate(deserialize_item(old))
         self.delete_objects(dataset_id)
         return record
 
@@ -234,35 +220,14 @@ class DatasetStore:
             "Limit": limit,
         }
         if next_token is not None:
-            query["ExclusiveStartKey"] = decode_next_token(next_token, owner)
+            query["ExclusiveStartKey"] = PAGE_TOKENS.decode(next_token, owner)
         out = self.dynamodb.query(**query)
         records = [
             DatasetRecord.model_validate({"expires_at": 0, "lot_size": 1.0, **deserialize_item(item)})
             for item in out.get("Items", [])
         ]
         last = out.get("LastEvaluatedKey")
-        return records, (encode_next_token(last) if last else None)
-
-
-def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
-    data = {"id": last_evaluated_key["dataset_id"]["S"], "at": last_evaluated_key["created_at"]["S"]}
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=").decode()
-
-
-def decode_next_token(token: str, owner: str) -> dict[str, Any]:
-    try:
-        if len(token) > 1024:
-            raise ValueError("too long")
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(data, dict) or set(data) != {"id", "at"}:
-            raise ValueError("wrong shape")
-        if not (isinstance(data["id"], str) and is_valid_dataset_id(data["id"])):
-            raise ValueError("bad id")
-        if not (isinstance(data["at"], str) and _TIMESTAMP.match(data["at"])):
-            raise ValueError("bad time")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidNextToken("your datasets") from None
-    return {"dataset_id": {"S": data["id"]}, "owner": {"S": owner}, "created_at": {"S": data["at"]}}
+        return records, (PAGE_TOKENS.encode(last) if last else None)
 
 
 @cache

@@ -20,10 +20,6 @@ ALL, does).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +31,6 @@ from botocore.exceptions import ClientError
 from backtest_service import clients
 from backtest_service.dynamo_codec import deserialize_item, serialize, serialize_item
 from backtest_service.errors import (
-    InvalidNextToken,
     JobAlreadyTerminal,
     JobBusy,
     JobNotFound,
@@ -54,8 +49,11 @@ from backtest_service.jobs import (
     sources,
     utc_now,
 )
+from backtest_service.owner_index import PageTokens, delete_owned, is_conditional_failure
 from backtest_service.settings import get_settings
 from backtest_service.topology import ACTIVE_BY_OWNER, JOBS_TABLE
+
+PAGE_TOKENS = PageTokens(JOBS_TABLE, is_valid_execution_id, "your executions")
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -93,17 +91,12 @@ LIST_ATTRIBUTES = (
     "request.parameters",
     *(f"performance_metrics.{key}" for key in HEADLINE_METRICS),
 )
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
 def _status_values(statuses: tuple[Status, ...]) -> tuple[str, dict[str, Any]]:
     """`:from_queued, :from_running` and their values, for `#s IN (...)`."""
     names = {f":from_{s.lower()}": {"S": s.value} for s in statuses}
     return ", ".join(names), names
-
-
-def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class JobStore:
@@ -172,7 +165,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_failure(exc):
                 raise
             self._raise_refused(execution_id)
         return JobRecord.model_validate(deserialize_item(out["Attributes"]))
@@ -241,7 +234,7 @@ class JobStore:
                 },
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -331,7 +324,7 @@ class JobStore:
                 },
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -366,7 +359,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if not _is_conditional_failure(exc):
+            if not is_conditional_failure(exc):
                 raise
             job = self.get(execution_id)
             if job is None:
@@ -431,7 +424,7 @@ class JobStore:
                     ReturnValues="ALL_NEW",
                 )
             except ClientError as exc:
-                if not _is_conditional_failure(exc):
+                if not is_conditional_failure(exc):
                     raise
                 continue
             return JobRecord.model_validate(deserialize_item(out["Attributes"]))
@@ -442,20 +435,10 @@ class JobStore:
         next progress write, stops, and removes anything it stored after this (see the runner)."""
         if not is_valid_execution_id(execution_id):
             raise JobNotFound(execution_id)
-        try:
-            out = self.client.delete_item(
-                TableName=self.table_name,
-                Key=self._key(execution_id),
-                ConditionExpression="#o = :owner",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                raise JobNotFound(execution_id) from None
-            raise
-        return JobRecord.model_validate(deserialize_item(out["Attributes"]))
+        old = delete_owned(self.client, self.table_name, self._key(execution_id), owner)
+        if old is None:
+            raise JobNotFound(execution_id)
+        return JobRecord.model_validate(deserialize_item(old))
 
     def update_for_owner(self, execution_id: str, owner: str, changes: dict[str, str | None]) -> JobRecord:
         """Set (a value) or remove (None) the caller's editable fields (`name`, `notes`); the job after."""
@@ -480,7 +463,7 @@ class JobStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _is_conditional_failure(exc):
+            if is_conditional_failure(exc):
                 raise JobNotFound(execution_id) from None
             raise
         return JobRecord.model_validate(deserialize_item(out["Attributes"]))
@@ -513,7 +496,7 @@ class JobStore:
 
         With `filters`, only matching jobs: DynamoDB applies a filter after reading `Limit` items, so this
         reads on (at most `MAX_FILTER_READS` times) until the page is full; the token then points just after
-        the last job returned. `InvalidNextToken` (from `decode_next_token`) for a token not made here.
+        the last job returned. `InvalidNextToken` (from `PageTokens.decode`) for a token not made here.
         """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be within 1..{MAX_PAGE_SIZE}")
@@ -535,7 +518,7 @@ class JobStore:
             query["FilterExpression"] = condition
             query["ExpressionAttributeValues"].update(values)
         if next_token is not None:
-            query["ExclusiveStartKey"] = decode_next_token(next_token, owner)
+            query["ExclusiveStartKey"] = PAGE_TOKENS.decode(next_token, owner)
         items: list[dict[str, Any]] = []
         last: dict[str, Any] | None = None
         for _ in range(MAX_FILTER_READS if "FilterExpression" in query else 1):
@@ -549,7 +532,7 @@ class JobStore:
             items = items[:limit]
             last = items[-1]
         jobs = [JobRecord.model_validate(deserialize_item(item)) for item in items]
-        return jobs, (encode_next_token(last) if last else None)
+        return jobs, (PAGE_TOKENS.encode(last) if last else None)
 
 
 @dataclass(frozen=True)
@@ -578,39 +561,6 @@ class ListFilters:
 
 def _cancelled_error() -> dict[str, Any]:
     return {"type": CANCELLED_ERROR, "message": "the backtest was cancelled by its owner"}
-
-
-def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
-    """The GSI position as an opaque URL-safe token (base64url of the key's id and time)."""
-    data = {
-        "id": last_evaluated_key[JOBS_TABLE.partition_key]["S"],
-        "at": last_evaluated_key[JOBS_TABLE.gsi_sort_key or "created_at"]["S"],
-    }
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_next_token(token: str, owner: str) -> dict[str, Any]:
-    """The ExclusiveStartKey a token stands for, for `owner`; `InvalidNextToken` if it is not one."""
-    try:
-        if len(token) > 1024:
-            raise ValueError("too long")
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        if not isinstance(data, dict) or set(data) != {"id", "at"}:
-            raise ValueError("wrong shape")
-        execution_id, created_at = data["id"], data["at"]
-        if not (isinstance(execution_id, str) and is_valid_execution_id(execution_id)):
-            raise ValueError("bad id")
-        if not (isinstance(created_at, str) and _TIMESTAMP.match(created_at)):
-            raise ValueError("bad time")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidNextToken() from None
-    return {
-        JOBS_TABLE.partition_key: {"S": execution_id},
-        JOBS_TABLE.gsi_partition_key or "owner": {"S": owner},
-        JOBS_TABLE.gsi_sort_key or "created_at": {"S": created_at},
-    }
 
 
 @cache

@@ -24,10 +24,6 @@ A chunk (item ``chunk#00042``, created by its first start):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
@@ -37,7 +33,7 @@ from botocore.exceptions import ClientError
 
 from backtest_service import clients
 from backtest_service.dynamo_codec import deserialize_item, serialize, serialize_item
-from backtest_service.errors import InvalidNextToken, ReplayRefused
+from backtest_service.errors import ReplayRefused
 from backtest_service.jobs import (
     CANCELLED_ERROR,
     STALE_AFTER_SECONDS,
@@ -62,6 +58,7 @@ from backtest_service.optimizations import (
     merge_failures,
     merge_top,
 )
+from backtest_service.owner_index import PageTokens, is_conditional_failure
 from backtest_service.settings import get_settings
 from backtest_service.topology import OPTIMIZATIONS_TABLE
 
@@ -98,12 +95,13 @@ LIST_ATTRIBUTES = (
 )
 # What a status read needs of each chunk item.
 CHUNK_ATTRIBUTES = ("chunk", "status", "progress", "attempts", "dead_lettered")
-_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 _ACTIVE = (Status.QUEUED, Status.RUNNING)
-
-
-def _conditional(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+PAGE_TOKENS = PageTokens(
+    OPTIMIZATIONS_TABLE,
+    is_valid_execution_id,
+    "your optimizations",
+    fixed_key={OPTIMIZATIONS_TABLE.sort_key or "item": HEADER_ITEM},
+)
 
 
 def _cancelled_error() -> dict[str, Any]:
@@ -155,7 +153,7 @@ class OptimizationStore:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _conditional(exc):
+            if is_conditional_failure(exc):
                 return None
             raise
         return deserialize_item(out["Attributes"])
@@ -387,7 +385,7 @@ class OptimizationStore:
             query["FilterExpression"] = f"{alias['status']} = :f_status"
             query["ExpressionAttributeValues"][":f_status"] = {"S": status.value}
         if next_token is not None:
-            query["ExclusiveStartKey"] = decode_next_token(next_token, owner)
+            query["ExclusiveStartKey"] = PAGE_TOKENS.decode(next_token, owner)
         items: list[dict[str, Any]] = []
         last: dict[str, Any] | None = None
         for _ in range(MAX_FILTER_READS if status is not None else 1):
@@ -405,7 +403,7 @@ class OptimizationStore:
             data = deserialize_item(item)
             data.setdefault("request", {})
             records.append(OptimizationRecord.model_validate(data))
-        return records, (encode_next_token(last) if last else None)
+        return records, (PAGE_TOKENS.encode(last) if last else None)
 
     # ---- chunks -------------------------------------------------------------------------------------
 
@@ -594,35 +592,6 @@ class OptimizationStore:
                 + "; only a dead-lettered chunk can be replayed"
             )
         return False
-
-
-def encode_next_token(last_evaluated_key: dict[str, Any]) -> str:
-    data = {
-        "id": last_evaluated_key[OPTIMIZATIONS_TABLE.partition_key]["S"],
-        "at": last_evaluated_key[OPTIMIZATIONS_TABLE.gsi_sort_key or "created_at"]["S"],
-    }
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).rstrip(b"=").decode()
-
-
-def decode_next_token(token: str, owner: str) -> dict[str, Any]:
-    try:
-        if len(token) > 1024:
-            raise ValueError("too long")
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        if not isinstance(data, dict) or set(data) != {"id", "at"}:
-            raise ValueError("wrong shape")
-        if not (isinstance(data["id"], str) and is_valid_execution_id(data["id"])):
-            raise ValueError("bad id")
-        if not (isinstance(data["at"], str) and _TIMESTAMP.match(data["at"])):
-            raise ValueError("bad time")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidNextToken("your optimizations") from None
-    return {
-        OPTIMIZATIONS_TABLE.partition_key: {"S": data["id"]},
-        OPTIMIZATIONS_TABLE.sort_key or "item": {"S": HEADER_ITEM},
-        OPTIMIZATIONS_TABLE.gsi_partition_key or "owner": {"S": owner},
-        OPTIMIZATIONS_TABLE.gsi_sort_key or "created_at": {"S": data["at"]},
-    }
 
 
 @cache
