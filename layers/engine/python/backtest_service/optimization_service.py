@@ -30,7 +30,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from backtest_engine.catalog import estimate_bars
@@ -41,10 +40,10 @@ from backtest_engine.optimization.models import OptimizationRequest, ParameterRa
 from backtest_engine.parameters import declared_parameters, parameter_problems
 from backtest_engine.sandbox import compile_strategy
 from backtest_service import clients, routes
-from backtest_service.errors import CodeTooLarge, QueueUnavailable, RequestInvalid, invalid_from_errors
+from backtest_service.errors import CodeTooLarge, RequestInvalid, invalid_from_errors
 from backtest_service.job_queue import ChunkMessage
-from backtest_service.jobs import QUEUE_UNAVAILABLE, Status, queued_fields, utc_now
-from backtest_service.observability import MetricUnit, count_failure, logger, metrics
+from backtest_service.jobs import Status, queued_fields, utc_now
+from backtest_service.observability import MetricUnit, logger, metrics
 from backtest_service.optimization_models import (
     BestCombination,
     FailedCombination,
@@ -62,7 +61,7 @@ from backtest_service.optimization_results import OptimizationResults, default_o
 from backtest_service.optimization_store import OptimizationStore, default_optimization_store
 from backtest_service.optimizations import OptimizationRecord
 from backtest_service.settings import Settings, get_settings
-from backtest_service.submission import IDEMPOTENCY_CONFIG, _not_unicode_text
+from backtest_service.submission import IDEMPOTENCY_CONFIG, _not_unicode_text, enqueue_or_fail
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -265,22 +264,11 @@ def create_optimization(checked: Checked, owner: str, deps: OptimizationDeps) ->
         estimated_seconds=round(plan.estimated_seconds, 1),
     )
     deps.store.put_queued(record)
-    try:
-        deps.queue.send_all([ChunkMessage(optimization_id, n) for n in range(plan.chunks)])
-    except (ClientError, BotoCoreError) as exc:
-        logger.exception("the optimization chunks queue refused a message; marking the optimization FAILED")
-        error = {
-            "type": QUEUE_UNAVAILABLE,
-            "message": "the queue did not accept this optimization's chunks, so it never ran; submit it again",
-        }
-        try:
-            deps.store.mark_failed(optimization_id, error)
-        except (ClientError, BotoCoreError):
-            logger.exception("could not mark the optimization FAILED; it stays QUEUED until its TTL")
-        count_failure(QUEUE_UNAVAILABLE)
-        raise QueueUnavailable(
-            "the queue is unavailable, so the optimization was not started; retry the request in a few seconds"
-        ) from exc
+    enqueue_or_fail(
+        lambda: deps.queue.send_all([ChunkMessage(optimization_id, n) for n in range(plan.chunks)]),
+        lambda error: deps.store.mark_failed(optimization_id, error),
+        "optimization",
+    )
     metrics.add_metric(name="OptimizationsSubmitted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="OptimizationChunksQueued", unit=MetricUnit.Count, value=plan.chunks)
     logger.info("optimization queued", extra={"combinations": plan.combinations, "chunks": plan.chunks})

@@ -272,23 +272,30 @@ def create_job(request: BacktestRequest, owner: str, deps: SubmitDeps) -> Submit
         **queued_fields(request, owner, now, deps.settings.job_ttl_days),
     )
     deps.jobs.put_queued(record)
-    try:
-        deps.queue.send(execution_id)
-    except (ClientError, BotoCoreError) as exc:
-        logger.exception("the jobs queue refused the message; marking the job FAILED")
-        error = {
-            "type": QUEUE_UNAVAILABLE,
-            "message": "the job queue did not accept this backtest, so it never ran; submit it again",
-        }
-        try:
-            deps.jobs.mark_failed(execution_id, error)
-        except (ClientError, BotoCoreError):
-            logger.exception("could not mark the job FAILED; it stays QUEUED until its TTL")
-        count_failure(QUEUE_UNAVAILABLE)
-        raise QueueUnavailable(
-            "the job queue is unavailable, so the backtest was not started (nothing will run); "
-            "retry the request in a few seconds"
-        ) from exc
+    enqueue_or_fail(lambda: deps.queue.send(execution_id), lambda e: deps.jobs.mark_failed(execution_id, e), "backtest")
     metrics.add_metric(name="JobsSubmitted", unit=MetricUnit.Count, value=1)
     logger.info("backtest queued", extra={"symbol": request.symbol, "timeframe": request.timeframe})
     return SubmitResponse(execution_id=execution_id, status_url=GET_STATUS.path.format(execution_id=execution_id))
+
+
+def enqueue_or_fail(send: Callable[[], object], mark_failed: Callable[[dict[str, Any]], object], what: str) -> None:
+    """Queue a just-recorded QUEUED `what` (a backtest, an optimization) with `send`. When the queue refuses,
+    nothing will ever run it: the record is marked FAILED (so it is not left QUEUED until its TTL) and the
+    caller gets `QueueUnavailable` (503), to retry."""
+    try:
+        send()
+    except (ClientError, BotoCoreError) as exc:
+        logger.exception(f"the queue refused the {what}; marking it FAILED")
+        error = {
+            "type": QUEUE_UNAVAILABLE,
+            "message": f"the queue did not accept this {what}, so it never ran; submit it again",
+        }
+        try:
+            mark_failed(error)
+        except (ClientError, BotoCoreError):
+            logger.exception(f"could not mark the {what} FAILED; it stays QUEUED until its TTL")
+        count_failure(QUEUE_UNAVAILABLE)
+        raise QueueUnavailable(
+            f"the queue is unavailable, so the {what} was not started (nothing will run); "
+            "retry the request in a few seconds"
+        ) from exc
