@@ -427,3 +427,20 @@ def test_an_optimization_on_a_dataset_is_refused_naming_the_field(stack: Any) ->
     res = Api(stack).call("POST", "/api/backtest/optimizations", body=body)
     assert res.status == 422, res.body
     assert res.error["field"] == "dataset_id"
+
+
+def test_a_refused_chunks_queue_is_503_and_leaves_the_optimization_failed_not_queued(
+    opt: Optimizations, inject_fault: Any
+) -> None:
+    # Given SQS refuses the chunk messages
+    with inject_fault("sqs", "SendMessageBatch") as calls:
+        res = opt.submit()
+    assert calls
+    # Then 503 naming the queue, to retry
+    assert res.status == 503, res.body
+    assert res.error["type"] == "QueueUnavailable"
+    assert "optimization was not started" in res.error["message"]
+    # And the optimization it recorded is FAILED, not QUEUED until its TTL
+    newest = opt.list().body["optimizations"][0]  # newest first
+    assert newest["status"] == "FAILED"
+    assert opt.get(newest["optimization_id"]).body["error"]["type"] == "QueueUnavailable"
