@@ -16,11 +16,10 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from backtest_service import runner
 from backtest_service.errors import JobBusy
@@ -32,6 +31,7 @@ from local.event_source import EventSourceMapping
 from local.events import sqs_record
 from local.stack import LocalStack
 from ops.replay import ReplayTarget, replay
+from tests.fault_support import Crash, inject, s3_unavailable, throttled
 from tests.support import SMA_CROSS, Api, in_jobs_queue
 
 pytestmark = pytest.mark.xdist_group("hardening-infra")
@@ -40,58 +40,6 @@ MAX_RECEIVES = JOBS_QUEUE.max_receive_count
 RUN = {"symbol": "AAPL", "timeframe": "1d", "start_date": "2024-01-01", "end_date": "2024-03-31"}
 RAISES = "def generate_signals(data, params):\n    raise ValueError('the strategy gave up')\n"
 OUTCOMES: list[str] = []
-
-
-class Crash(Exception):
-    """The container died at this point: the invocation fails and SQS delivers the message again."""
-
-
-def throttled(operation: str) -> ClientError:
-    """What botocore raises once its own retries of a throttled DynamoDB call are spent."""
-    response: Any = {
-        "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"},
-        "ResponseMetadata": {"HTTPStatusCode": 400},
-    }
-    return ClientError(response, operation)
-
-
-def s3_unavailable(operation: str) -> ClientError:
-    response: Any = {
-        "Error": {"Code": "ServiceUnavailable", "Message": "Please reduce your request rate."},
-        "ResponseMetadata": {"HTTPStatusCode": 503},
-    }
-    return ClientError(response, operation)
-
-
-@dataclasses.dataclass
-class Injected:
-    """Counts the calls of one faulty step and how many of them failed."""
-
-    calls: int = 0
-    failures: int = 0
-
-
-def inject(
-    target: Any, method: str, error: Callable[[], BaseException], *, before: int = 0, after: int = 0
-) -> Injected:
-    """`target.method` raises `error()` instead of running (the first `before` calls), then raises it after
-    running (the next `after` calls: the step took effect, the caller never learned it)."""
-    real = getattr(target, method)
-    seen = Injected()
-
-    def faulty(*args: Any, **kwargs: Any) -> Any:
-        seen.calls += 1
-        if seen.calls <= before:
-            seen.failures += 1
-            raise error()
-        result = real(*args, **kwargs)
-        if seen.calls <= before + after:
-            seen.failures += 1
-            raise error()
-        return result
-
-    setattr(target, method, faulty)
-    return seen
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from backtest_service import optimization_runner
 from backtest_service.job_queue import ChunkMessage
@@ -31,6 +30,7 @@ from backtest_service.optimizations import chunk_item
 from backtest_service.topology import OPTIMIZATION_QUEUE
 from local.stack import LocalStack
 from ops.replay import ReplayTarget, replay
+from tests.fault_support import Crash, Injected, inject, s3_unavailable, throttled
 from tests.optimization_support import Optimizations, chunked_stack, search
 
 pytestmark = pytest.mark.xdist_group("hardening-optimizations")
@@ -38,63 +38,6 @@ pytestmark = pytest.mark.xdist_group("hardening-optimizations")
 MAX_RECEIVES = OPTIMIZATION_QUEUE.max_receive_count
 COMBINATIONS = 12  # the shared search: 4 chunks of 3
 CHUNKS = 4
-
-
-class Crash(Exception):
-    """The container died at this point: the invocation fails and SQS delivers the message again."""
-
-
-def throttled(operation: str) -> ClientError:
-    response: Any = {
-        "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeds"},
-        "ResponseMetadata": {"HTTPStatusCode": 400},
-    }
-    return ClientError(response, operation)
-
-
-def s3_unavailable(operation: str) -> ClientError:
-    response: Any = {
-        "Error": {"Code": "ServiceUnavailable", "Message": "Please reduce your request rate."},
-        "ResponseMetadata": {"HTTPStatusCode": 503},
-    }
-    return ClientError(response, operation)
-
-
-@dataclasses.dataclass
-class Injected:
-    calls: int = 0
-    failures: int = 0
-
-
-def inject(
-    target: Any,
-    method: str,
-    error: Callable[[], BaseException],
-    *,
-    before: int = 0,
-    after: int = 0,
-    when: Callable[..., bool] = lambda *a, **k: True,
-) -> Injected:
-    """`target.method` raises `error()` instead of running (the first `before` matching calls), then after running
-    (the next `after` matching calls); calls for which `when(*args, **kwargs)` is false run untouched."""
-    real = getattr(target, method)
-    seen = Injected()
-
-    def faulty(*args: Any, **kwargs: Any) -> Any:
-        if not when(*args, **kwargs):
-            return real(*args, **kwargs)
-        seen.calls += 1
-        if seen.calls <= before:
-            seen.failures += 1
-            raise error()
-        result = real(*args, **kwargs)
-        if seen.calls <= before + after:
-            seen.failures += 1
-            raise error()
-        return result
-
-    setattr(target, method, faulty)
-    return seen
 
 
 def chunk_is(n: int) -> Callable[..., bool]:
