@@ -25,7 +25,7 @@ import numpy as np
 from backtest_engine.bars import Bars
 from backtest_engine.broker import Costs
 from backtest_engine.errors import EngineError, StrategyMemoryError
-from backtest_engine.runtime import execute
+from backtest_engine.runtime import Decisions, execute
 from backtest_engine.sandbox import confinement, wire
 from backtest_engine.sandbox.compiler import CompiledStrategy, compile_strategy
 from backtest_engine.sandbox.log import StrategyLog
@@ -88,25 +88,35 @@ def serve(job_fd: int, out_fd: int, bars_fd: int, flags: int) -> int:
             check_lookahead=bool(header["check_lookahead"]),
             progress=progress,
         )
-        confinement.allow_reporting()
-        if decisions.signals is not None:
-            wire.write_frame(out_fd, wire.SIGNALS, np.ascontiguousarray(decisions.signals, dtype="<f8"))
-        else:
-            assert decisions.orders is not None
-            wire.write_frame(out_fd, wire.ORDERS, decisions.orders)
-        wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
-        wire.write_frame(out_fd, wire.DONE)
+        _send_decisions(out_fd, decisions, log)
     except BaseException as exc:
-        confinement.allow_reporting()
-        if isinstance(exc, EngineError):
-            error = exc
-        elif isinstance(exc, MemoryError):
-            error = StrategyMemoryError("the strategy ran out of memory")
-        else:
-            error = EngineError(f"{type(exc).__name__} in the strategy runtime")
-        wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
-        _send_error(out_fd, error)
+        _send_failure(out_fd, exc, log)
     return 0
+
+
+def _send_decisions(out_fd: int, decisions: Decisions, log: StrategyLog) -> None:
+    """A run's answer: its signals or orders, its log lines, DONE (the memory cap lifted to write them)."""
+    confinement.allow_reporting()
+    if decisions.signals is not None:
+        wire.write_frame(out_fd, wire.SIGNALS, np.ascontiguousarray(decisions.signals, dtype="<f8"))
+    else:
+        assert decisions.orders is not None
+        wire.write_frame(out_fd, wire.ORDERS, decisions.orders)
+    wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
+    wire.write_frame(out_fd, wire.DONE)
+
+
+def _send_failure(out_fd: int, exc: BaseException, log: StrategyLog) -> None:
+    """A run that raised: its log lines, then the typed error (a kind, never a class, crosses the wire)."""
+    confinement.allow_reporting()
+    if isinstance(exc, EngineError):
+        error = exc
+    elif isinstance(exc, MemoryError):
+        error = StrategyMemoryError("the strategy ran out of memory")
+    else:
+        error = EngineError(f"{type(exc).__name__} in the strategy runtime")
+    wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
+    _send_error(out_fd, error)
 
 
 # ---- batch jobs (parameter optimization) ---------------------------------------------------------
@@ -139,24 +149,9 @@ def _serve_batch(out_fd: int, strategy: CompiledStrategy, bars: Bars, header: di
         wire.write_frame(out_fd, wire.COMBINATION, wire.COMBINATION_BODY.pack(k))
         try:
             decisions = execute(strategy, bars, dict(params), capital, costs, log, check_lookahead=check_lookahead)
-            confinement.allow_reporting()
-            if decisions.signals is not None:
-                wire.write_frame(out_fd, wire.SIGNALS, np.ascontiguousarray(decisions.signals, dtype="<f8"))
-            else:
-                assert decisions.orders is not None
-                wire.write_frame(out_fd, wire.ORDERS, decisions.orders)
-            wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
-            wire.write_frame(out_fd, wire.DONE)
+            _send_decisions(out_fd, decisions, log)
         except BaseException as exc:
-            confinement.allow_reporting()
-            if isinstance(exc, EngineError):
-                error = exc
-            elif isinstance(exc, MemoryError):
-                error = StrategyMemoryError("the strategy ran out of memory")
-            else:
-                error = EngineError(f"{type(exc).__name__} in the strategy runtime")
-            wire.write_frame(out_fd, wire.LOGS, wire.encode_logs(log.lines))
-            _send_error(out_fd, error)
+            _send_failure(out_fd, exc, log)
         del log
     return 0
 
