@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from backtest_service.job_store import JobStore
 from backtest_service.jobs import (
@@ -55,7 +55,46 @@ def progress_document(stage: Stage, bars_done: int, bars_total: int) -> dict[str
     }
 
 
-class JobMonitor:
+class Watch:
+    """A daemon thread that calls `_tick` every `poll_seconds` between entering and leaving `with`; `_tick`
+    sets `_stop` to tell the engine (`should_stop`) to end the run. A failed tick (a DynamoDB call) is logged
+    and the next one tries again: the watch never fails the run it watches."""
+
+    def __init__(self, name: str, poll_seconds: float) -> None:
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=name, daemon=True)
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._closed.wait(self._poll):
+            try:
+                self._tick()
+            except Exception as exc:
+                logger.warning(
+                    f"{self._thread.name}: DynamoDB call failed", extra={"error": f"{type(exc).__name__}: {exc}"}
+                )
+
+    def _tick(self) -> None:
+        raise NotImplementedError
+
+
+class JobMonitor(Watch):
     def __init__(
         self,
         jobs: JobStore,
@@ -69,17 +108,14 @@ class JobMonitor:
         self._jobs = jobs
         self._execution_id = execution_id
         self._attempt = attempt
+        super().__init__(f"job-monitor-{execution_id[:8]}", poll_seconds)
         self._clock = clock
-        self._poll = poll_seconds
         self._heartbeat = heartbeat_seconds
         self._lock = threading.Lock()
         self._stage = Stage.DATA
         self._bars = (0, 0)
         self._written: tuple[Stage, tuple[int, int]] | None = None
         self._last_write = -float("inf")
-        self._stop = threading.Event()
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"job-monitor-{execution_id[:8]}", daemon=True)
         self.writes = 0
 
     # ---- what the engine calls (cheap: no I/O) ----------------------------------------------------------
@@ -94,29 +130,7 @@ class JobMonitor:
         with self._lock:
             self._bars = (done, total)
 
-    def should_stop(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
     # ---- the thread ---------------------------------------------------------------------------------
-
-    def __enter__(self) -> JobMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closed.set()
-        self._thread.join(timeout=5)
-
-    def _watch(self) -> None:
-        while not self._closed.wait(self._poll):
-            try:
-                self._tick()
-            except Exception as exc:  # the watch never fails the job; the next tick tries again
-                logger.warning("job monitor: DynamoDB call failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     def _tick(self) -> None:
         if self._stop.is_set():

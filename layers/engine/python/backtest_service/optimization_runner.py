@@ -53,6 +53,7 @@ from backtest_engine.optimization.evaluate import Evaluated, evaluate, load_requ
 from backtest_engine.optimization.models import CombinationOutcome, OptimizationRequest, WindowReport
 from backtest_service import runner
 from backtest_service.errors import invalid_from_errors
+from backtest_service.job_monitor import Watch
 from backtest_service.job_queue import ChunkMessage
 from backtest_service.jobs import (
     CANCEL_POLL_SECONDS,
@@ -126,7 +127,7 @@ def default_deps() -> ChunkDeps:
 # ---- the watch over a running chunk -----------------------------------------------------------------------
 
 
-class ChunkMonitor:
+class ChunkMonitor(Watch):
     """Beside the engine for one attempt on a chunk, like `job_monitor.JobMonitor` for a job: progress and
     heartbeat out (the chunk's item), the optimization's cancel in, and the chunk's time budget. All DynamoDB
     traffic is this thread's; a failed call is logged and tried again on the next tick.
@@ -145,22 +146,19 @@ class ChunkMonitor:
         clock: Callable[[], float] = time.monotonic,
         poll_seconds: float = CANCEL_POLL_SECONDS,
     ) -> None:
+        super().__init__(f"chunk-monitor-{chunk}", poll_seconds)
         self._store = store
         self._id = optimization_id
         self._chunk = chunk
         self._attempt = attempt
         self._deadline = deadline
         self._clock = clock
-        self._poll = poll_seconds
         self._lock = threading.Lock()
         self._done = (0, 0)
         self._first: int | None = None  # the unit this attempt started from
         self._written: tuple[int, int] | None = None
         self._last_write = -float("inf")
-        self._stop = threading.Event()
         self.reason: str | None = None  # "cancelled" | "taken over"
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"chunk-monitor-{chunk}", daemon=True)
 
     def progress(self, done: int, total: int) -> None:
         with self._lock:
@@ -177,25 +175,6 @@ class ChunkMonitor:
 
     def should_stop(self) -> bool:
         return self._stop.is_set() or self.out_of_time
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def __enter__(self) -> ChunkMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closed.set()
-        self._thread.join(timeout=5)
-
-    def _watch(self) -> None:
-        while not self._closed.wait(self._poll):
-            try:
-                self._tick()
-            except Exception as exc:
-                logger.warning("chunk monitor: DynamoDB call failed", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     def _halt(self, reason: str) -> None:
         self.reason = reason
