@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-EXIT_BAD_INPUT = 2
+from local.exit_codes import EXIT_BAD_INPUT
+
 TIMEOUT_SECONDS = 60.0
 
 

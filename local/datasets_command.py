@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from local.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNAVAILABLE
 from local.run_command import ProgressBar
 
 DATASETS = "/api/backtest/datasets"
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 CHUNK = 256 * 1024
 
 
@@ -193,10 +193,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_FAILED
+        return EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_UNAVAILABLE
     except OSError as exc:
         print(f"error: cannot reach {args.api_url}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_UNAVAILABLE
 
 
 def _upload(api: Api, args: argparse.Namespace) -> int:
@@ -251,10 +251,10 @@ def run_remote(args: argparse.Namespace, request: dict[str, Any]) -> int:
             time.sleep(0.5)
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_FAILED
+        return EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_UNAVAILABLE
     except OSError as exc:
         print(f"error: cannot reach {args.api_url}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_UNAVAILABLE
     if args.json:
         print(json.dumps(job, indent=2))
     elif job["status"] == "SUCCEEDED":

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backtest_service.routes import SUBMIT_BACKTEST
+from local.exit_codes import EXIT_BAD_INPUT, read_strategy
 from local.job_events import JobEvent
 from local.lambda_runtime import REPO_ROOT
 from local.run_command import add_request_arguments
@@ -56,11 +57,9 @@ def run(args: argparse.Namespace) -> int:
     from local.report import render_summary
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    try:
-        code = args.strategy.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
-        return 2
+    code = read_strategy(args.strategy)
+    if code is None:
+        return EXIT_BAD_INPUT
     clock = _Clock()
     events: list[JobEvent] = []
     print("Starting the local stack (moto: DynamoDB, SQS + DLQ, S3; the four functions) ...", flush=True)

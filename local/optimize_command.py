@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from backtest_engine.errors import EngineError
+from local.exit_codes import EXIT_BAD_INPUT, read_strategy
 from local.run_command import (
-    EXIT_BAD_INPUT,
     ProgressBar,
     add_request_arguments,
     parse_param,
@@ -188,10 +188,8 @@ def run(args: argparse.Namespace) -> int:
     from backtest_engine.optimization.models import OptimizationRequest
     from backtest_engine.optimization.search import run_optimization
 
-    try:
-        code = args.strategy.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
+    code = read_strategy(args.strategy)
+    if code is None:
         return EXIT_BAD_INPUT
     try:
         custom = args.data is not None

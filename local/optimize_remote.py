@@ -26,10 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 from backtest_service.routes import SUBMIT_OPTIMIZATION
+from local.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_FAILED, EXIT_UNAVAILABLE
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 3
-EXIT_UNAVAILABLE = 1
 POLL_SECONDS = 1.0
 TOKEN_VARIABLE = "BACKTEST_API_TOKEN"
 
@@ -170,7 +168,7 @@ def run_remote(body: dict[str, Any], args: Any, render: Callable[[Any, str], str
     if status["status"] != "SUCCEEDED":
         error = status.get("error") or {}
         print(f"optimization {status['status']}: {error.get('type')}: {error.get('message')}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_JOB_FAILED
     table = download(status["table_json_url"])
     if args.json:
         print(json.dumps({**status, "combinations_table": table["combinations"]}))

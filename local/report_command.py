@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_BAD_INPUT = 2
+from local.exit_codes import EXIT_BAD_INPUT
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,9 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backtest_engine.errors import EngineError, StrategyFault
-
-EXIT_BAD_INPUT = 2
-EXIT_STRATEGY_FAULT = 3
+from local.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_FAILED, read_strategy
 
 
 def request_default(field: str) -> Any:
@@ -105,10 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from backtest_engine.result import iter_json
     from local.report import render_metrics, render_summary
 
-    try:
-        code = args.strategy.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
+    code = read_strategy(args.strategy)
+    if code is None:
         return EXIT_BAD_INPUT
     if getattr(args, "dataset", None):
         return _run_on_dataset(args, code)
@@ -162,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     except StrategyFault as exc:
         where = f" (line {exc.line})" if exc.line else ""
         print(f"strategy failed{where}: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_STRATEGY_FAULT
+        return EXIT_JOB_FAILED
     except EngineError as exc:
         where = f" (line {exc.line})" if exc.line else ""
         print(f"error{where}: {exc.code}: {exc.message}", file=sys.stderr)

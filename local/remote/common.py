@@ -33,10 +33,9 @@ from backtest_client import (
     models,
 )
 
+from local.exit_codes import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+
 LOCAL_API_URL = "http://127.0.0.1:8007"
-EXIT_SERVICE = 1
-EXIT_BAD_INPUT = 2
-EXIT_JOB_FAILED = 3
 
 
 class UsageError(Exception):
@@ -117,13 +116,13 @@ def run_guarded(args: argparse.Namespace, command: Callable[[BacktestClient], in
     except Unauthorized as exc:
         print(f"error: {exc}", file=sys.stderr)
         print("  sign in: --token (or env BACKTEST_TOKEN), --username, or --iam for an IAM stack", file=sys.stderr)
-        return EXIT_SERVICE
+        return EXIT_UNAVAILABLE
     except BacktestServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SERVICE
+        return EXIT_UNAVAILABLE
     except ImportError as exc:  # boto3 for --stack-name, --iam, --username
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SERVICE
+        return EXIT_UNAVAILABLE
 
 
 # ---- printing -------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import argparse
 
 from backtest_client import BacktestClient
 
-from local.remote.common import EXIT_JOB_FAILED, ProgressPrinter, add_connection_arguments, describe, run_guarded
+from local.exit_codes import EXIT_JOB_FAILED
+from local.remote.common import ProgressPrinter, add_connection_arguments, describe, run_guarded
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 
 from backtest_client import BacktestClient
 
+from local.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_FAILED, read_strategy
 from local.remote.common import (
-    EXIT_BAD_INPUT,
-    EXIT_JOB_FAILED,
     ProgressPrinter,
     UsageError,
     add_connection_arguments,
@@ -61,10 +60,8 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        code = args.strategy.read_text(encoding="utf-8")
-    except OSError as exc:
-        print(f"error: cannot read strategy {args.strategy}: {exc.strerror}", file=sys.stderr)
+    code = read_strategy(args.strategy)
+    if code is None:
         return EXIT_BAD_INPUT
 
     def submit(client: BacktestClient) -> int:
