@@ -240,6 +240,38 @@ def test_a_search_that_cannot_run_is_422_naming_the_field(
     assert opt_stack.chunk_queue_depth()["visible"] == 0
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"method": "random", "samples": "3"}, "samples"),
+        ({"method": "random", "samples": 3, "seed": True}, "seed"),
+        ({"top_k": "5"}, "top_k"),
+        ({"validation": {"kind": "walk_forward", "anchored": "yes"}}, "validation.anchored"),
+        ({"validation": {"kind": "walk_forward", "windows": 2.0}}, "validation.windows"),
+        ({"validation": {"kind": "holdout", "out_of_sample_fraction": "0.2"}}, "validation.out_of_sample_fraction"),
+        ({"parameters": {"fast": {"min": "5", "max": 20, "step": 5}, "slow": 30}}, "parameters.fast"),
+        ({"parameters": {"fast": {"min": 5, "max": 20, "step": True}, "slow": 30}}, "parameters.fast"),
+    ],
+    ids=[
+        "samples-text",
+        "seed-bool",
+        "top-k-text",
+        "anchored-text",
+        "windows-float",
+        "fraction-text",
+        "min-text",
+        "step-bool",
+    ],
+)
+def test_a_search_field_of_the_wrong_json_type_is_422_not_coerced(
+    opt: Optimizations, fields: dict[str, Any], field: str
+) -> None:
+    """A form that sends "3" for a number or true for 1 gets told, instead of a silently different search."""
+    res = opt.submit(search(**fields))
+    assert res.status == 422, res.body
+    assert any(e["field"].startswith(field) for e in res.body["errors"]), res.body
+
+
 def test_code_that_does_not_compile_is_400_with_its_line(opt: Optimizations) -> None:
     res = opt.submit(search(strategy_code="def generate_signals(data, params):\n    return open('x')\n"))
     assert res.status == 400 and res.error["line"] == 2

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from backtest_engine.base_model import Model
 from backtest_engine.metric_definitions import METRIC_DEFINITIONS, METRIC_KEYS
@@ -74,9 +74,9 @@ class ParameterRange(Model):
 
     model_config = ConfigDict(extra="forbid")
 
-    min: Annotated[int | float, Field(description="First value.")]
-    max: Annotated[int | float, Field(description="Last value (included when reached by whole steps).")]
-    step: Annotated[int | float, Field(gt=0, description="Distance between two values.")] = 1
+    min: Annotated[StrictInt | StrictFloat, Field(description="First value.")]
+    max: Annotated[StrictInt | StrictFloat, Field(description="Last value (included when reached by whole steps).")]
+    step: Annotated[StrictInt | StrictFloat, Field(gt=0, description="Distance between two values.")] = 1
 
     @model_validator(mode="after")
     def _ordered(self) -> ParameterRange:
@@ -179,11 +179,13 @@ class Validation(Model):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["walk_forward", "holdout"] = "walk_forward"
-    windows: Annotated[int, Field(ge=1, le=20, description="Folds (walk_forward).")] = 4
+    windows: Annotated[int, Field(strict=True, ge=1, le=20, description="Folds (walk_forward).")] = 4
     out_of_sample_fraction: Annotated[
-        float, Field(gt=0, lt=1, description="Of each fold (walk_forward), or of all bars (holdout).")
+        float, Field(strict=True, gt=0, lt=1, description="Of each fold (walk_forward), or of all bars (holdout).")
     ] = 0.25
-    anchored: Annotated[bool, Field(description="walk_forward: in-sample parts all start at the first bar.")] = False
+    anchored: Annotated[
+        bool, Field(strict=True, description="walk_forward: in-sample parts all start at the first bar.")
+    ] = False
 
     @property
     def folds(self) -> int:
@@ -203,14 +205,18 @@ class OptimizationRequest(BacktestRequest):
         list[Condition], Field(max_length=20, description="Rules between parameters, e.g. fast < slow.")
     ] = Field(default_factory=list)
     method: Annotated[Method, Field(description="grid: every combination; random: `samples` of them.")] = "grid"
-    samples: Annotated[int | None, Field(ge=1, le=MAX_COMBINATIONS, description="random: how many.")] = None
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1, description="random: the same seed draws the same set.")] = 0
+    samples: Annotated[int | None, Field(strict=True, ge=1, le=MAX_COMBINATIONS, description="random: how many.")] = (
+        None
+    )
+    seed: Annotated[
+        int, Field(strict=True, ge=0, le=2**63 - 1, description="random: the same seed draws the same set.")
+    ] = 0
     target: Annotated[str, Field(description="The metric key to optimize.")] = "sharpe_ratio"
     direction: Annotated[Direction | None, Field(description="max or min; default: the metric's better direction.")] = (
         None
     )
     constraints: Annotated[list[Constraint], Field(max_length=20)] = Field(default_factory=list)
-    top_k: Annotated[int, Field(ge=1, le=100, description="How many ranked combinations to report.")] = 10
+    top_k: Annotated[int, Field(strict=True, ge=1, le=100, description="How many ranked combinations to report.")] = 10
     validation: Validation | None = None
 
     @field_validator("parameters")
