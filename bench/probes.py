@@ -190,6 +190,7 @@ def runner_flip() -> None:
     from backtest_service.result_store import ResultStore
     from backtest_service.runner import run_engine, sandbox_limits, store_artifacts
     from backtest_service.settings import Settings
+    from local.cold_start import FUNCTION_ENV
 
     start, end = date(2018, 1, 1), date(2021, 10, 19)
     assert estimate_bars("BTCUSD", "1m", start, end) <= MAX_BARS
@@ -197,9 +198,7 @@ def runner_flip() -> None:
     request = BacktestRequest(
         strategy_code=FLIP, symbol="BTCUSD", timeframe="1m", start_date=start, end_date=end, commission=0, slippage=0
     )
-    settings = Settings.model_validate(
-        {"jobs_table": "t", "idempotency_table": "i", "jobs_queue_url": "https://q/x", "results_bucket": "bucket"}
-    )
+    settings = Settings.from_env(FUNCTION_ENV)  # the functions' variables, stand-in resources (no AWS is called)
     t = time.perf_counter()
     run = run_engine(request, sandbox_limits(settings))
     engine_s = time.perf_counter() - t

@@ -614,9 +614,10 @@ def report(
         L += [
             "## Lambda handler import",
             "",
-            f"Each `functions/*/handler.py` imported in a fresh interpreter with the variables the functions get"
-            f" (JOBS_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, JOBS_QUEUE_URL, RESULTS_BUCKET_NAME, AWS_DEFAULT_REGION,"
-            f" no POWERTOOLS_TRACE_DISABLED), byte-code cached; median of {HANDLER_RUNS}.",
+            "Each `functions/*/handler.py` imported in a fresh interpreter with the variables the functions get"
+            " (`local.cold_start.lambda_like_env`: every resource variable of `topology`, fake credentials,"
+            f" tracing on as deployed), byte-code cached; median of {HANDLER_RUNS}. The libraries alone"
+            " (powertools' validating REST resolver, pydantic and boto3, no line of ours) take about 290 ms here.",
             "",
             "| handler | median ms | runs (ms) | imports numpy | imports pandas | target |",
             "|---|---:|---|---|---|---|",
