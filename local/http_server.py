@@ -5,7 +5,7 @@ draining the jobs queue, so a frontend can be pointed at it.
   body, `requestContext` with a request id and stage) for the function its route names, and the
   function's answer is returned as is.
 - Identity: API Gateway's Cognito authorizer is played by the `X-Local-User` header: its value is the
-  caller's `sub` (`requestContext.authorizer.claims.sub`). Without it, an `Authorization: Bearer <JWT>`
+  caller's `sub` (`requestContext.authorizer.claims.sub`). Without it, an `Authorization: <JWT>` (or `Bearer <JWT>`)
   header's `sub` claim is used (NOT verified: local only), else the caller is `local-user`; with
   `--require-user` a request with neither header is unauthenticated (401), as behind API Gateway.
 - CORS: preflight `OPTIONS` is answered here (API Gateway answers it in the deployed stack);
@@ -63,10 +63,15 @@ def _stdout(line: str) -> None:
 
 
 def _jwt_sub(authorization: str | None) -> str | None:
-    """The `sub` claim of a Bearer JWT, unverified (the local stand-in for the Cognito authorizer)."""
-    if not authorization or not authorization.lower().startswith("bearer "):
+    """The `sub` claim of the JWT in an Authorization header, unverified (the local stand-in for the Cognito
+    authorizer): the raw token, as API Gateway's Cognito authorizer takes it and the client sends it, or
+    ``Bearer <token>``."""
+    words = (authorization or "").split()
+    if len(words) == 2 and words[0].lower() == "bearer":
+        words = words[1:]
+    if len(words) != 1:
         return None
-    parts = authorization.split()[-1].split(".")
+    parts = words[0].split(".")
     if len(parts) != 3:
         return None
     try:

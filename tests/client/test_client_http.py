@@ -255,3 +255,25 @@ def test_submit_with_wait_answers_the_finished_job(make_client: MakeClient) -> N
     assert isinstance(answer, models.RunResponse)
     assert answer.status == "SUCCEEDED" and answer.success is True
     assert answer.performance_metrics is not None
+
+
+def test_a_cognito_token_is_taken_as_the_deployed_authorizer_takes_it(local_server: LocalServer) -> None:
+    """The client sends the user pool's token raw (no Bearer), as API Gateway's Cognito authorizer takes it;
+    the local server reads its `sub` the same way, so `--token` works against `backtest local` too."""
+    from backtest_client import CognitoAuth
+
+    def token(sub: str) -> str:
+        import base64
+        import json
+
+        claims = base64.urlsafe_b64encode(json.dumps({"sub": sub}).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJub25lIn0.{claims}.signature"
+
+    with BacktestClient(local_server.url, auth=CognitoAuth(token("carol-token")), retry=FAST_RETRY) as carol:
+        job = carol.submit(SMA_CROSS, **DAILY_RUN)
+        assert carol.status(job.execution_id).execution_id == job.execution_id
+    with BacktestClient(local_server.url, auth=LocalUser("carol-token"), retry=FAST_RETRY) as same:
+        assert same.status(job.execution_id).execution_id == job.execution_id  # the same caller
+    dave = BacktestClient(local_server.url, auth=CognitoAuth(token("dave-token")), retry=FAST_RETRY)
+    with dave, pytest.raises(NotFound):
+        dave.status(job.execution_id)
