@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from local.exit_codes import EXIT_BAD_INPUT
+from local.command_common import EXIT_BAD_INPUT
 
 TIMEOUT_SECONDS = 60.0
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from local.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNAVAILABLE
+from local.command_common import EXIT_BAD_INPUT, EXIT_OK, EXIT_UNAVAILABLE
 from local.run_command import ProgressBar
 
 DATASETS = "/api/backtest/datasets"

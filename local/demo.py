@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from backtest_service.routes import SUBMIT_BACKTEST
-from local.exit_codes import EXIT_BAD_INPUT, read_strategy
+from local.command_common import EXIT_BAD_INPUT, read_strategy
 from local.job_events import JobEvent
 from local.lambda_runtime import REPO_ROOT
 from local.run_command import add_request_arguments

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backtest_engine.errors import EngineError
-from local.exit_codes import EXIT_BAD_INPUT, read_strategy
+from local.command_common import EXIT_BAD_INPUT, read_strategy
 from local.run_command import (
     ProgressBar,
     add_request_arguments,

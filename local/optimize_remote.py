@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backtest_service.routes import SUBMIT_OPTIMIZATION
-from local.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_FAILED, EXIT_UNAVAILABLE
+from local.command_common import EXIT_BAD_INPUT, EXIT_JOB_FAILED, EXIT_UNAVAILABLE
 
 POLL_SECONDS = 1.0
 TOKEN_VARIABLE = "BACKTEST_API_TOKEN"

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from local.exit_codes import EXIT_BAD_INPUT
+from local.command_common import EXIT_BAD_INPUT
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backtest_engine.errors import EngineError, StrategyFault
-from local.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_FAILED, read_strategy
+from local.command_common import EXIT_BAD_INPUT, EXIT_JOB_FAILED, read_strategy
 
 
 def request_default(field: str) -> Any:

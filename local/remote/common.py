@@ -33,7 +33,7 @@ from backtest_client import (
     models,
 )
 
-from local.exit_codes import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
+from local.command_common import EXIT_BAD_INPUT, EXIT_UNAVAILABLE
 
 LOCAL_API_URL = "http://127.0.0.1:8007"
 

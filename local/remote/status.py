@@ -6,7 +6,7 @@ import argparse
 
 from backtest_client import BacktestClient
 
-from local.exit_codes import EXIT_JOB_FAILED
+from local.command_common import EXIT_JOB_FAILED
 from local.remote.common import ProgressPrinter, add_connection_arguments, describe, run_guarded
 
 

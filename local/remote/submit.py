@@ -10,7 +10,7 @@ from typing import Any
 
 from backtest_client import BacktestClient
 
-from local.exit_codes import EXIT_BAD_INPUT, EXIT_JOB_FAILED, read_strategy
+from local.command_common import EXIT_BAD_INPUT, EXIT_JOB_FAILED, read_strategy
 from local.remote.common import (
     ProgressPrinter,
     UsageError,

@@ -1,5 +1,5 @@
-"""The exit codes of every `backtest` command, declared once (the README's CLI section lists them), and the
-one way a command reads its strategy file."""
+"""What every `backtest` command shares: its exit codes, declared once (the README's CLI section lists them),
+and the one way a command reads its strategy file."""
 
 import sys
 from pathlib import Path
